@@ -1,0 +1,241 @@
+"""One table of handlers and tools, whichever way they were registered.
+
+Decorators, `add` calls and `CallHandler` methods all land here, and every mistake that can
+be seen without a call (a misspelt type, two answers for one request, a tool named twice)
+is refused at registration, when the stack trace still points at the user's line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from handlers.call_handler import CallHandler
+from handlers.tools import TOOL_MARKER, ToolOptions, ToolSpec, build_tool_spec
+from receiver.errors import RegistrationError
+from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES, TYPE_BY_METHOD_NAME
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Request types answered from the tool table unless a responder takes over entirely.
+TOOL_TYPES = frozenset({"tool-calls", "function-call"})
+
+
+@dataclass(frozen=True)
+class HandlerEntry:
+    """A handler with what is needed to call it: `(message)` or `(message, call)`."""
+
+    func: Callable[..., Any]
+    takes_call: bool
+
+    @property
+    def name(self) -> str:
+        return getattr(self.func, "__qualname__", repr(self.func))
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.func)
+
+    @classmethod
+    def wrap(cls, func: Callable[..., Any], what: str) -> HandlerEntry:
+        if not callable(func):
+            raise RegistrationError(f"{what}: {func!r} is not callable")
+        positional = _positional_arity(func)
+        if positional not in (1, 2):
+            raise RegistrationError(
+                f"{what}: {getattr(func, '__qualname__', func)!r} must accept (message) or "
+                f"(message, call), but takes {positional} positional arguments"
+            )
+        return cls(func, takes_call=positional == 2)
+
+
+class HandlerRegistry:
+    """Handlers by message type, observers of every type, error hooks and tools."""
+
+    def __init__(self) -> None:
+        self._responders: dict[str, HandlerEntry] = {}
+        self._listeners: dict[str, list[HandlerEntry]] = {}
+        self._any: list[HandlerEntry] = []
+        self._error_hooks: list[Callable[..., Any]] = []
+        self._tools: dict[str, ToolSpec] = {}
+
+    # -- registration -----------------------------------------------------------------
+
+    def add(self, message_type: str, func: Callable[..., Any], *, allow_unknown: bool = False) -> None:
+        """Register `func` for `message_type`.
+
+        Request types (assistant-request, transfer-destination-request, ...) take one
+        handler, whose return value is the answer. Informational types take any number.
+
+        Raises:
+            RegistrationError: for an unknown type (with a suggestion) unless
+                `allow_unknown`, a second handler for a request type, or a bad signature.
+        """
+        self._check_type(message_type, allow_unknown)
+        entry = HandlerEntry.wrap(func, f"handler for {message_type!r}")
+        if message_type not in REQUEST_TYPES:
+            self._listeners.setdefault(message_type, []).append(entry)
+            return
+        if existing := self._responders.get(message_type):
+            raise RegistrationError(
+                f"{message_type!r} already has a handler ({existing.name}); a request type is "
+                f"answered by exactly one handler, so {entry.name} cannot be added"
+            )
+        if message_type in TOOL_TYPES and self._tools:
+            raise RegistrationError(_TOOLS_AND_RESPONDER.format(message_type))
+        self._responders[message_type] = entry
+
+    def on(self, *message_types: str, allow_unknown: bool = False) -> Callable[[F], F]:
+        """Decorator form of `add`, for one or more types."""
+        if not message_types:
+            raise RegistrationError("on() needs at least one message type")
+
+        def register(func: F) -> F:
+            for message_type in message_types:
+                self.add(message_type, func, allow_unknown=allow_unknown)
+            return func
+
+        return register
+
+    def on_any(self, func: F) -> F:
+        """Observe every verified message (after the answer, like informational handlers)."""
+        self._any.append(HandlerEntry.wrap(func, "on_any handler"))
+        return func
+
+    def on_error(self, func: F) -> F:
+        """Called as `func(error, message)` when a handler or tool raises or overruns."""
+        if _positional_arity(func) != 2:
+            raise RegistrationError("on_error handlers must accept (error, message)")
+        self._error_hooks.append(func)
+        return func
+
+    def add_tool(
+        self, func: Callable[..., Any], *, name: str | None = None, timeout: float | None = None
+    ) -> ToolSpec:
+        """Register a tool; its name is `name` or the function's name.
+
+        Raises:
+            RegistrationError: when the name is taken or the signature is unusable.
+        """
+        try:
+            spec = build_tool_spec(func, name=name, timeout=timeout)
+        except TypeError as exc:
+            raise RegistrationError(str(exc)) from None
+        if spec.name in self._tools:
+            raise RegistrationError(
+                f"tool {spec.name!r} is already registered ({self._tools[spec.name].func.__qualname__})"
+            )
+        if taken := TOOL_TYPES & self._responders.keys():
+            raise RegistrationError(_TOOLS_AND_RESPONDER.format(min(taken)))
+        self._tools[spec.name] = spec
+        return spec
+
+    def tool(
+        self, name: str | Callable[..., Any] | None = None, *, timeout: float | None = None
+    ) -> Any:
+        """Decorator form of `add_tool`: `@r.tool`, `@r.tool("name")`, `@r.tool(timeout=5)`."""
+        if callable(name):
+            self.add_tool(name, timeout=timeout)
+            return name
+
+        def register(func: F) -> F:
+            self.add_tool(func, name=name, timeout=timeout)
+            return func
+
+        return register
+
+    def include(self, handler: CallHandler) -> None:
+        """Register every `on_<type>` method and `@tool` method of a `CallHandler`."""
+        if not isinstance(handler, CallHandler):
+            raise RegistrationError(
+                f"{handler!r} is not a CallHandler instance (did you pass the class?)"
+            )
+        cls = type(handler)
+        for attribute in dir(cls):
+            raw = inspect.getattr_static(cls, attribute)
+            options = getattr(raw, TOOL_MARKER, None)
+            if isinstance(options, ToolOptions):
+                self.add_tool(
+                    getattr(handler, attribute), name=options.name, timeout=options.timeout
+                )
+            elif attribute.startswith("on_") and callable(raw):
+                self._include_method(handler, attribute)
+
+    # -- lookups used by the dispatcher ----------------------------------------------------
+
+    def responder(self, message_type: str) -> HandlerEntry | None:
+        return self._responders.get(message_type)
+
+    def listeners(self, message_type: str) -> list[HandlerEntry]:
+        return self._listeners.get(message_type, [])
+
+    @property
+    def any_listeners(self) -> list[HandlerEntry]:
+        return self._any
+
+    @property
+    def error_hooks(self) -> list[Callable[..., Any]]:
+        return self._error_hooks
+
+    @property
+    def tools(self) -> dict[str, ToolSpec]:
+        return self._tools
+
+    def handled_types(self) -> set[str]:
+        """Types with a handler of their own (tools count for tool-calls and function-call)."""
+        handled = set(self._responders) | set(self._listeners)
+        return handled | TOOL_TYPES if self._tools else handled
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _include_method(self, handler: CallHandler, attribute: str) -> None:
+        method = getattr(handler, attribute)
+        where = f"{type(handler).__name__}.{attribute}"
+        if attribute == "on_any":
+            self.on_any(method)
+        elif attribute == "on_error":
+            self.on_error(method)
+        elif message_type := TYPE_BY_METHOD_NAME.get(attribute):
+            self.add(message_type, method)
+        else:
+            known = [*TYPE_BY_METHOD_NAME, "on_any", "on_error"]
+            raise RegistrationError(
+                f"{where} does not name a Vapi message type{_suggestion(attribute, known)}"
+            )
+
+    @staticmethod
+    def _check_type(message_type: str, allow_unknown: bool) -> None:
+        if message_type in KNOWN_TYPES or allow_unknown:
+            return
+        raise RegistrationError(
+            f"unknown message type {message_type!r}{_suggestion(message_type, KNOWN_TYPES)}"
+            " (pass allow_unknown=True for a type this version does not know yet)"
+        )
+
+
+_TOOLS_AND_RESPONDER = (
+    "{!r} is answered from the registered tools; register tools, or one handler for it, "
+    "not both"
+)
+
+
+def _suggestion(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _positional_arity(func: Callable[..., Any]) -> int:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    kinds = [p.kind for p in parameters]
+    if inspect.Parameter.VAR_POSITIONAL in kinds:
+        return 2
+    return sum(
+        kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        for kind in kinds
+    )

@@ -1,0 +1,157 @@
+"""Tools: plain functions whose signature is the argument schema.
+
+The model that calls a tool invents its arguments, so they are validated against the
+function's type hints before the function runs, and a mismatch becomes an `error` result
+that names the argument, which the model can read and correct on its next turn.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from receiver.models import Call, Message, ToolCall
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TOOL_MARKER = "__vapi_tool__"
+
+#: Parameters annotated with these types are filled from the request, not from arguments.
+_INJECTABLE: tuple[type, ...] = (Call, ToolCall, Message)
+
+
+class ToolError(Exception):
+    """Raise this from a tool to send its message to the model as the `error` result.
+
+    Any other exception is logged and answered with a generic error, so that internal
+    details (stack traces, SQL, hostnames) never reach the conversation.
+    """
+
+
+@dataclass(frozen=True)
+class ToolOptions:
+    """What `@tool` records on a method until its `CallHandler` is registered."""
+
+    name: str | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A registered tool, ready to be called with a `ToolCall`."""
+
+    name: str
+    func: Callable[..., Any]
+    timeout: float | None
+    arguments_model: type[BaseModel]
+    injected: dict[str, type] = field(default_factory=dict)
+    accepts_extra: bool = False
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.func)
+
+    def arguments(self, tool_call: ToolCall, message: Message) -> dict[str, Any]:
+        """Validated keyword arguments for the function.
+
+        Raises:
+            ToolError: naming each argument that is missing or has the wrong type.
+        """
+        if tool_call.arguments_error:
+            raise ToolError(tool_call.arguments_error)
+        try:
+            validated = self.arguments_model.model_validate(tool_call.arguments)
+        except ValidationError as exc:
+            raise ToolError(describe_argument_errors(exc)) from None
+        kwargs = dict(validated)
+        if self.accepts_extra and validated.model_extra:
+            kwargs.update(validated.model_extra)
+        for name, kind in self.injected.items():
+            kwargs[name] = _injection(kind, tool_call, message)
+        return kwargs
+
+    def named(self, name: str) -> ToolSpec:
+        return replace(self, name=name)
+
+
+def describe_argument_errors(exc: ValidationError) -> str:
+    """One line per problem, e.g. "argument 'order_id': Field required"."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "arguments"
+        parts.append(f"argument '{location}': {error['msg']}")
+    return "invalid arguments: " + "; ".join(parts)
+
+
+def build_tool_spec(
+    func: Callable[..., Any], *, name: str | None = None, timeout: float | None = None
+) -> ToolSpec:
+    """Read a function's signature into a `ToolSpec`.
+
+    Raises:
+        TypeError: when the signature cannot be called with keyword arguments.
+    """
+    if timeout is not None and timeout <= 0:
+        raise TypeError(f"tool timeout must be positive, got {timeout!r}")
+    tool_name = name or func.__name__
+    hints = get_type_hints(func, include_extras=True)
+    fields: dict[str, Any] = {}
+    injected: dict[str, type] = {}
+    accepts_extra = False
+    for param in inspect.signature(func).parameters.values():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            accepts_extra = True
+            continue
+        if param.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL):
+            raise TypeError(
+                f"tool {tool_name!r}: parameter {param.name!r} must be passable by keyword"
+            )
+        annotation = hints.get(param.name, Any)
+        if isinstance(annotation, type) and issubclass(annotation, _INJECTABLE):
+            injected[param.name] = annotation
+            continue
+        default = ... if param.default is inspect.Parameter.empty else param.default
+        fields[param.name] = (annotation, default)
+    model = create_model(  # type: ignore[call-overload]
+        f"{tool_name}_arguments",
+        __config__=ConfigDict(extra="allow" if accepts_extra else "ignore"),
+        **fields,
+    )
+    return ToolSpec(tool_name, func, timeout, model, injected, accepts_extra)
+
+
+@overload
+def tool(func: F, /) -> F: ...
+@overload
+def tool(
+    name: str | None = None, /, *, timeout: float | None = None
+) -> Callable[[F], F]: ...
+def tool(
+    func_or_name: F | str | None = None, /, *, timeout: float | None = None
+) -> F | Callable[[F], F]:
+    """Mark a `CallHandler` method as a tool; `@tool`, `@tool("name")` or `@tool(timeout=5)`.
+
+    The tool's name is the method name unless given. Arguments are validated against the
+    method's type hints; parameters annotated `Call`, `ToolCall` or a message type receive
+    the request's objects instead.
+    """
+
+    def mark(func: F, name: str | None) -> F:
+        setattr(func, TOOL_MARKER, ToolOptions(name=name, timeout=timeout))
+        return func
+
+    if callable(func_or_name):
+        return mark(func_or_name, None)
+    return lambda func: mark(func, func_or_name)
+
+
+def _injection(kind: type, tool_call: ToolCall, message: Message) -> object:
+    if issubclass(kind, ToolCall):
+        return tool_call
+    if issubclass(kind, Call):
+        return message.call
+    return message

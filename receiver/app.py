@@ -1,0 +1,114 @@
+"""The thin Starlette layer: transport checks, the body read once, the core's outcome sent.
+
+Only what needs HTTP is here (method, content type, size limit while streaming); every
+decision about the message is the core's, so both paths answer errors in one shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from receiver.core import Outcome, ReceiverCore
+from receiver.errors import MethodNotAllowed, PayloadTooLarge, RequestError, UnsupportedMediaType
+from receiver.log import logger
+
+
+def build_app(
+    core: ReceiverCore,
+    *,
+    path: str = "/vapi",
+    health_path: str | None = "/health",
+    on_startup: Callable[[], None] | None = None,
+) -> Starlette:
+    """A Starlette app serving the webhook at `path` and a liveness probe at `health_path`."""
+    routes = [Route(path, webhook_endpoint(core), methods=None)]
+    if health_path:
+        routes.append(Route(health_path, _health, methods=["GET", "HEAD"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if on_startup:
+            on_startup()
+        yield
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint alone, to mount into an existing Starlette or FastAPI app."""
+    limit = core.config.max_body_bytes
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            _check_method(request)
+            _check_content_type(request)
+            body = await _read_body(request, limit)
+        except RequestError as error:
+            logger.warning("refused with %d: %s", error.status, error.message)
+            return _send(Outcome.refusal(error), allow_post=error.status == 405)
+        return _send(await core.handle(request.headers, body))
+
+    return endpoint
+
+
+async def _health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _check_method(request: Request) -> None:
+    if request.method != "POST":
+        raise MethodNotAllowed(f"method {request.method} not allowed; Vapi sends POST")
+
+
+def _check_content_type(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        shown = media_type or "none"
+        raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it is known to exceed `limit`, before it is all read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(_too_large(limit))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(_too_large(limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"body exceeds the {limit} byte limit (max_body_bytes)"
+
+
+def _send(outcome: Outcome, *, allow_post: bool = False) -> Response:
+    background = BackgroundTask(outcome.background) if outcome.background else None
+    headers = {"Allow": "POST"} if allow_post else None
+    if isinstance(outcome.body, bytes):
+        return Response(
+            outcome.body,
+            status_code=outcome.status,
+            media_type=outcome.media_type,
+            background=background,
+            headers=headers,
+        )
+    return StreamingResponse(
+        _chunks(outcome.body), outcome.status, media_type=outcome.media_type, background=background
+    )
+
+
+async def _chunks(body: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    async for chunk in body:
+        yield bytes(chunk)

@@ -1,0 +1,208 @@
+"""Where credentials and limits come from: Python, a TOML file, or the environment.
+
+The configuration mirrors Vapi's own levels (tools, assistants, phone numbers, org) so that a
+user copies what they set in the dashboard into one file, and the verifier can ask "which
+level wins for this message, and what does it accept?".
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from receiver.errors import ConfigError
+
+CONFIG_PATH_ENV: Final = "VAPI_RECEIVER_CONFIG"
+ORG_SECRET_ENV: Final = "VAPI_SERVER_SECRET"
+
+DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
+"""A 2-hour end-of-call report is about 1 MB; 32 MiB leaves room for transcripts of very
+long calls with verbose tool output while still bounding memory per request."""
+
+DEFAULT_ASSISTANT_REQUEST_TIMEOUT: Final = 6.0
+"""Vapi allows 7.5 s end to end for assistant-request; 6 s leaves room for the network."""
+
+DEFAULT_TOOL_TIMEOUT: Final = 15.0
+"""Below Vapi's default `server.timeoutSeconds` of 20 s, so an error result arrives in time."""
+
+DEFAULT_REQUEST_TIMEOUT: Final = 15.0
+"""For the other request types, which Vapi also waits on for up to `timeoutSeconds` (20 s)."""
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    """The credentials one configuration entry accepts.
+
+    Several secrets are accepted at once so that a secret can be rotated without downtime:
+    add the new one, switch Vapi over, remove the old one.
+    """
+
+    secrets: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.secrets:
+            raise ConfigError("a level needs at least one secret")
+        if any(not isinstance(s, str) or not s for s in self.secrets):
+            raise ConfigError("secrets must be non-empty strings")
+
+    def __repr__(self) -> str:
+        return f"LevelConfig(secrets=<{len(self.secrets)} hidden>)"
+
+
+@dataclass(frozen=True)
+class ReceiverConfig:
+    """Everything the receiver needs to know that is not code.
+
+    Args:
+        org: The org-level entry, used for any org.
+        orgs: Org-level entries by org id, for receivers that serve several Vapi orgs.
+        phone_numbers: By phone number id or E.164 number.
+        assistants: By assistant id or name.
+        tools: By function name or tool id.
+        insecure: Accept requests without any credential. For local development only.
+        max_body_bytes: Larger bodies are refused with 413 before they are read.
+        assistant_request_timeout: Budget for the assistant-request handler, in seconds.
+        assistant_request_fallback: The answer sent when that budget is overrun or the
+            handler fails; `None` means an `{"error": ...}` answer.
+        tool_timeout: Default budget of one tool call, in seconds.
+        request_timeout: Budget of the other request types' handlers, in seconds.
+        source: Where this configuration came from, for error messages.
+    """
+
+    org: LevelConfig | None = None
+    orgs: Mapping[str, LevelConfig] = field(default_factory=dict)
+    phone_numbers: Mapping[str, LevelConfig] = field(default_factory=dict)
+    assistants: Mapping[str, LevelConfig] = field(default_factory=dict)
+    tools: Mapping[str, LevelConfig] = field(default_factory=dict)
+    insecure: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    assistant_request_timeout: float = DEFAULT_ASSISTANT_REQUEST_TIMEOUT
+    assistant_request_fallback: Mapping[str, Any] | None = None
+    tool_timeout: float = DEFAULT_TOOL_TIMEOUT
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    source: str = "<python>"
+
+    def __post_init__(self) -> None:
+        for name in ("assistant_request_timeout", "tool_timeout", "request_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{self.source}: {name} must be a positive number of seconds")
+        if self.max_body_bytes <= 0:
+            raise ConfigError(f"{self.source}: max_body_bytes must be positive")
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(
+            self.org or self.orgs or self.phone_numbers or self.assistants or self.tools
+        )
+
+
+_LEVEL_TABLES: Final = ("orgs", "phone_numbers", "assistants", "tools")
+_LEVEL_KEYS: Final = frozenset({"secret", "secrets"})
+_RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
+    "insecure": bool,
+    "max_body_bytes": int,
+    "assistant_request_timeout": (int, float),
+    "assistant_request_fallback": dict,
+    "tool_timeout": (int, float),
+    "request_timeout": (int, float),
+}
+_TYPE_WORDS: Final[Mapping[type | tuple[type, ...], str]] = {
+    bool: "true or false",
+    int: "an integer",
+    (int, float): "a number of seconds",
+    dict: "a table",
+}
+_TOP_LEVEL_KEYS: Final = frozenset({"org", "receiver", *_LEVEL_TABLES})
+
+
+def load_config(path: str | os.PathLike[str]) -> ReceiverConfig:
+    """Read a TOML configuration file.
+
+    Raises:
+        ConfigError: naming the file, the table and the key, when the file is missing,
+            is not TOML, or holds an unknown key or a level without a credential.
+    """
+    source = str(path)
+    try:
+        with open(path, "rb") as file:
+            data = tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: configuration file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return config_from_mapping(data, source=source)
+
+
+def config_from_mapping(data: Mapping[str, Any], *, source: str = "<mapping>") -> ReceiverConfig:
+    """Build a configuration from the TOML structure (also handy from Python or JSON)."""
+    _reject_unknown(data, _TOP_LEVEL_KEYS, source, "the top level")
+    org = _level(data["org"], source, "[org]") if "org" in data else None
+    levels: dict[str, dict[str, LevelConfig]] = {}
+    for table in _LEVEL_TABLES:
+        entries = data.get(table, {})
+        if not isinstance(entries, Mapping):
+            raise ConfigError(f"{source}: [{table}] must be a table of entries")
+        levels[table] = {
+            str(key): _level(value, source, f"[{table}.{key}]") for key, value in entries.items()
+        }
+    options = data.get("receiver", {})
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"{source}: [receiver] must be a table")
+    _reject_unknown(options, _RECEIVER_KEYS, source, "[receiver]")
+    for key, value in options.items():
+        expected = _RECEIVER_KEYS[key]
+        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
+            raise ConfigError(f"{source}: [receiver]: `{key}` must be {_TYPE_WORDS[expected]}")
+    return ReceiverConfig(org=org, **levels, **options, source=source)
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> ReceiverConfig | None:
+    """The configuration the environment names, or `None` when it names none.
+
+    `VAPI_RECEIVER_CONFIG` points at a TOML file; `VAPI_SERVER_SECRET` alone configures the
+    org level, which is all a single-org deployment with one secret needs.
+    """
+    env = os.environ if environ is None else environ
+    if path := env.get(CONFIG_PATH_ENV):
+        return load_config(path)
+    if secret := env.get(ORG_SECRET_ENV):
+        return ReceiverConfig(org=LevelConfig((secret,)), source=f"${ORG_SECRET_ENV}")
+    return None
+
+
+def _level(value: object, source: str, table: str) -> LevelConfig:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: {table} must be a table with `secret` or `secrets`")
+    _reject_unknown(value, _LEVEL_KEYS, source, table)
+    secrets: list[str] = []
+    if "secret" in value:
+        secrets.append(_secret(value["secret"], source, table, "secret"))
+    if "secrets" in value:
+        listed = value["secrets"]
+        if not isinstance(listed, list):
+            raise ConfigError(f"{source}: {table}: `secrets` must be a list of strings")
+        secrets.extend(_secret(s, source, table, "secrets") for s in listed)
+    if not secrets:
+        raise ConfigError(
+            f"{source}: {table} has no credential: set `secret` or `secrets` "
+            "(a level without one would accept nothing)"
+        )
+    return LevelConfig(tuple(secrets))
+
+
+def _secret(value: object, source: str, table: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{source}: {table}: `{key}` must hold non-empty strings")
+    return value
+
+
+def _reject_unknown(data: Mapping[str, Any], allowed: Iterable[str], source: str, where: str) -> None:
+    allowed = frozenset(allowed)
+    for key in data:
+        if key not in allowed:
+            expected = ", ".join(sorted(allowed))
+            raise ConfigError(f"{source}: {where}: unknown key `{key}` (expected one of: {expected})")

@@ -1,0 +1,202 @@
+"""The receiver without a web framework: `(headers, raw body)` in, an `Outcome` out.
+
+Everything that decides what to answer lives here and knows nothing of ASGI, so it can be
+tested by feeding bytes, and reused behind any server. The order matters: the envelope is
+read only far enough to find the winning level, the credential is checked, and only then
+is anything parsed into models or handed to user code.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from handlers.registry import HandlerRegistry
+from receiver.config import ReceiverConfig
+from receiver.dispatch import Dispatcher
+from receiver.errors import BadRequest, RequestError
+from receiver.log import describe, logger, message_fields
+from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
+from receiver.models import Message, parse_message
+from receiver.verification import verify, winning_levels
+
+JSON: Final = "application/json"
+PCM: Final = "application/octet-stream"
+_ACK: Final = b"{}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to send back, and what to run once it has been sent.
+
+    Attributes:
+        status: HTTP status.
+        body: The bytes to send, or chunks of PCM audio to stream for voice-request.
+        media_type: Content type of `body`.
+        background: Work to run after the answer has been sent (informational handlers).
+    """
+
+    status: int
+    body: bytes | AsyncIterable[bytes]
+    media_type: str = JSON
+    background: Callable[[], Awaitable[None]] | None = None
+
+    @classmethod
+    def refusal(cls, error: RequestError) -> Outcome:
+        return cls(error.status, _json({"error": error.message}))
+
+
+class ReceiverCore:
+    """Verifies, parses and dispatches one delivery at a time; safe to share across tasks."""
+
+    def __init__(self, config: ReceiverConfig, registry: HandlerRegistry) -> None:
+        self.config = config
+        self.dispatcher = Dispatcher(registry, config)
+        self._unknown_types_seen: set[str] = set()
+
+    async def handle(self, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """Answer one delivery.
+
+        Args:
+            headers: Request headers; names are matched case-insensitively.
+            body: The raw request body, exactly as received.
+
+        Returns:
+            The outcome; request errors (400, 401) are outcomes too, never exceptions.
+        """
+        started = time.perf_counter()
+        try:
+            raw = read_envelope(body)
+            fields = message_fields(raw)
+            if not self.config.insecure:
+                lowered = {name.lower(): value for name, value in headers.items()}
+                verify(lowered, winning_levels(raw, self.config))
+        except RequestError as error:
+            logger.warning("refused with %d: %s", error.status, error.message)
+            return Outcome.refusal(error)
+        if self.config.insecure:
+            logger.warning("INSECURE mode: accepted without a credential %s", describe(fields))
+        outcome = await self._dispatch(raw)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        logger.info(
+            "answered %d in %.1f ms %s",
+            outcome.status,
+            elapsed_ms,
+            describe(fields),
+            extra={**fields, "latency_ms": elapsed_ms},
+        )
+        return outcome
+
+    async def _dispatch(self, raw: dict[str, Any]) -> Outcome:
+        kind: str = raw["type"]
+        if kind not in REQUEST_TYPES:
+            return Outcome(200, _ACK, background=self._observer_task(raw))
+        message = self._parse(raw)
+        if message is None:
+            return self._answer(kind, self.dispatcher._fallback(kind))
+        answer = await self.dispatcher.respond(message)
+        background = self.dispatcher.observe if self.dispatcher.has_observers(kind) else None
+        outcome = self._answer(kind, answer)
+        if background is None:
+            return outcome
+        return Outcome(
+            outcome.status, outcome.body, outcome.media_type, lambda: background(message)
+        )
+
+    def _observer_task(self, raw: dict[str, Any]) -> Callable[[], Awaitable[None]] | None:
+        kind: str = raw["type"]
+        if kind not in KNOWN_TYPES and kind not in self._unknown_types_seen:
+            self._unknown_types_seen.add(kind)
+            logger.warning("unknown message type %r acknowledged (logged once per type)", kind)
+        if not self.dispatcher.has_observers(kind):
+            return None
+
+        async def observe() -> None:
+            # Parsed only here, after the 200 is on its way: acknowledging stays fast even
+            # for a megabyte end-of-call report.
+            if (message := self._parse(raw)) is not None:
+                await self.dispatcher.observe(message)
+
+        return observe
+
+    def _parse(self, raw: dict[str, Any]) -> Message | None:
+        try:
+            return parse_message(raw)
+        except ValidationError as exc:
+            fields = message_fields(raw)
+            logger.error(
+                "%s does not fit its model; handlers skipped, safe answer sent: %s %s",
+                raw["type"],
+                _summarise(exc),
+                describe(fields),
+                extra=fields,
+            )
+            return None
+
+    @staticmethod
+    def _answer(kind: str, answer: object) -> Outcome:
+        if kind == "voice-request":
+            assert isinstance(answer, bytes | AsyncIterable)
+            return Outcome(200, answer, PCM)
+        return Outcome(200, _json(answer))
+
+
+def read_envelope(body: bytes) -> dict[str, Any]:
+    """The `message` object of a Vapi envelope, with its `type` guaranteed to be a string.
+
+    Raises:
+        BadRequest: saying exactly what is wrong with the body.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        envelope = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"body is not valid JSON: {_first_line(exc)}") from None
+    if not isinstance(envelope, dict):
+        raise BadRequest(f"body must be a JSON object, not {_json_kind(envelope)}")
+    message = envelope.get("message")
+    if not isinstance(message, dict):
+        found = "missing" if message is None else _json_kind(message)
+        raise BadRequest(f'body must have a "message" object ({found})')
+    kind = message.get("type")
+    if kind is None and ("toolCallList" in message or "toolWithToolCallList" in message):
+        # The SDK marks `type` optional on tool-calls only; a list of tool calls says it all.
+        message["type"] = kind = "tool-calls"
+    if not isinstance(kind, str) or not kind:
+        raise BadRequest('"message.type" must be a non-empty string')
+    return message
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json_kind(value: object) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    return "null" if value is None else names.get(type(value), "a number")
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).splitlines()[0][:200]
+
+
+def _summarise(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    shown = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3]
+    )
+    return shown + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else "")

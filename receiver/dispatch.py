@@ -1,0 +1,225 @@
+"""Running handlers: answers within their budget, tools concurrently, observers isolated.
+
+Vapi waits on request types (assistant-request has 7.5 s end to end, a tool stalls the
+conversation), so every answer here has a deadline and a safe fallback; no handler error
+or overrun ever turns into a missing or malformed answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from typing import Any
+
+import anyio.to_thread
+
+from handlers.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
+from handlers.tools import ToolError, ToolSpec
+from receiver.config import ReceiverConfig
+from receiver.log import describe, logger, message_fields
+from receiver.models import FunctionCallMessage, Message, ToolCall, ToolCallsMessage
+from receiver.responses import (
+    InvalidAnswer,
+    ToolCallResult,
+    ToolResult,
+    answer_to_json,
+    safe_answer,
+    stringify_result,
+)
+
+#: What a voice-request handler may return: PCM bytes, or chunks of them to stream.
+AudioAnswer = bytes | AsyncIterable[bytes]
+Answer = dict[str, Any] | AudioAnswer
+
+
+class Dispatcher:
+    """Calls the registered handlers for one verified, parsed message."""
+
+    def __init__(self, registry: HandlerRegistry, config: ReceiverConfig) -> None:
+        self._registry = registry
+        self._config = config
+
+    async def respond(self, message: Message) -> Answer:
+        """The answer to a request-type message, always in the shape Vapi expects."""
+        kind = message.type
+        entry = self._registry.responder(kind)
+        if entry is None and kind in TOOL_TYPES:
+            return await self._answer_tools(message)
+        if entry is None:
+            logger.error(
+                "no handler for %s; answered the safe default %s",
+                kind,
+                describe(_fields(message)),
+                extra=_fields(message),
+            )
+            return self._fallback(kind)
+        budget = (
+            self._config.assistant_request_timeout
+            if kind == "assistant-request"
+            else self._config.request_timeout
+        )
+        started = time.perf_counter()
+        try:
+            value = await asyncio.wait_for(self._call(entry, message), budget)
+        except TimeoutError:
+            await self._report_failure(
+                TimeoutError(f"{entry.name} did not answer {kind} within {budget:g} s"), message
+            )
+            return self._fallback(kind)
+        except Exception as exc:
+            await self._report_failure(exc, message)
+            return self._fallback(kind)
+        _log_latency(message, started, budget)
+        if kind == "voice-request":
+            return _audio(value, entry)
+        try:
+            return answer_to_json(kind, value)
+        except InvalidAnswer as exc:
+            await self._report_failure(exc, message)
+            return self._fallback(kind)
+
+    async def observe(self, message: Message) -> None:
+        """Run the informational handlers and `on_any` observers, each isolated."""
+        entries = [*self._registry.listeners(message.type), *self._registry.any_listeners]
+        await asyncio.gather(*(self._observe_one(entry, message) for entry in entries))
+
+    def has_observers(self, message_type: str) -> bool:
+        return bool(self._registry.listeners(message_type) or self._registry.any_listeners)
+
+    # -- tools -----------------------------------------------------------------------------
+
+    async def _answer_tools(self, message: Message) -> dict[str, Any]:
+        if isinstance(message, FunctionCallMessage):
+            result = await self._run_tool(message.tool_call, message)
+            return {"result": result.error if result.error is not None else result.result or ""}
+        calls = message.tool_calls if isinstance(message, ToolCallsMessage) else []
+        results = await asyncio.gather(*(self._run_tool(call, message) for call in calls))
+        return {"results": [result.to_vapi() for result in results]}
+
+    async def _run_tool(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
+        spec = self._registry.tools.get(tool_call.name)
+        if spec is None:
+            known = ", ".join(sorted(self._registry.tools)) or "none"
+            logger.error(
+                "unknown tool %r (registered: %s) %s",
+                tool_call.name,
+                known,
+                describe(_fields(message)),
+                extra=_fields(message),
+            )
+            return _tool_error(tool_call, f"unknown tool '{tool_call.name}'")
+        budget = spec.timeout or self._config.tool_timeout
+        started = time.perf_counter()
+        try:
+            kwargs = spec.arguments(tool_call, message)
+            value = await asyncio.wait_for(_invoke(spec, kwargs), budget)
+        except ToolError as exc:
+            return _tool_error(tool_call, str(exc))
+        except TimeoutError:
+            error = TimeoutError(f"tool '{spec.name}' did not finish within {budget:g} s")
+            await self._report_failure(error, message)
+            return _tool_error(tool_call, str(error))
+        except Exception as exc:
+            await self._report_failure(exc, message)
+            return _tool_error(tool_call, f"tool '{spec.name}' failed")
+        _log_latency(message, started, budget, tool=spec.name)
+        return _tool_result(tool_call, value)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _fallback(self, kind: str) -> Answer:
+        if kind == "assistant-request" and self._config.assistant_request_fallback is not None:
+            return dict(self._config.assistant_request_fallback)
+        if kind == "voice-request":
+            return b""
+        return safe_answer(kind)
+
+    async def _observe_one(self, entry: HandlerEntry, message: Message) -> None:
+        started = time.perf_counter()
+        try:
+            await self._call(entry, message)
+        except Exception as exc:
+            await self._report_failure(exc, message)
+        else:
+            _log_latency(message, started, None, handler=entry.name)
+
+    async def _call(self, entry: HandlerEntry, message: Message) -> Any:
+        args = (message, message.call) if entry.takes_call else (message,)
+        return await _maybe_async(entry.func, *args)
+
+    async def _report_failure(self, error: Exception, message: Message) -> None:
+        fields = _fields(message)
+        logger.error(
+            "handler failed: %s: %s %s",
+            type(error).__name__,
+            error,
+            describe(fields),
+            exc_info=not isinstance(error, TimeoutError | InvalidAnswer),
+            extra=fields,
+        )
+        for hook in self._registry.error_hooks:
+            try:
+                await _maybe_async(hook, error, message)
+            except Exception:
+                logger.exception("on_error hook %r raised", hook, extra=fields)
+
+
+async def _invoke(spec: ToolSpec, kwargs: dict[str, Any]) -> Any:
+    return await _maybe_async(functools.partial(spec.func, **kwargs))
+
+
+async def _maybe_async(func: Callable[..., Any], *args: Any) -> Any:
+    if inspect.iscoroutinefunction(func):
+        return await func(*args)
+    result = await anyio.to_thread.run_sync(functools.partial(func, *args))
+    if isinstance(result, Awaitable):
+        return await result
+    return result
+
+
+def _tool_result(tool_call: ToolCall, value: object) -> ToolCallResult:
+    if isinstance(value, ToolResult):
+        return ToolCallResult(
+            tool_call_id=tool_call.id,
+            name=tool_call.name,
+            result=None if value.error is not None else stringify_result(value.result),
+            error=None if value.error is None else stringify_result(value.error),
+            message=value.message,
+            metadata=value.metadata,
+        )
+    return ToolCallResult(
+        tool_call_id=tool_call.id, name=tool_call.name, result=stringify_result(value)
+    )
+
+
+def _tool_error(tool_call: ToolCall, error: str) -> ToolCallResult:
+    return ToolCallResult(
+        tool_call_id=tool_call.id, name=tool_call.name, error=stringify_result(error)
+    )
+
+
+def _audio(value: object, entry: HandlerEntry) -> AudioAnswer:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, AsyncIterable):
+        return value
+    if isinstance(value, Iterable) and not isinstance(value, str):
+        return b"".join(bytes(chunk) for chunk in value)
+    logger.error("%s returned %s for voice-request; expected PCM bytes", entry.name, type(value))
+    return b""
+
+
+def _fields(message: Message) -> dict[str, Any]:
+    return message_fields(message.raw)
+
+
+def _log_latency(message: Message, started: float, budget: float | None, **more: str) -> None:
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    fields = {**_fields(message), **more, "latency_ms": round(elapsed_ms, 1)}
+    if budget is not None and elapsed_ms > budget * 1000 * 0.8:
+        logger.warning("answered close to the %g s budget %s", budget, describe(fields), extra=fields)
+    else:
+        logger.debug("handled %s", describe(fields), extra=fields)

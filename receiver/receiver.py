@@ -1,0 +1,158 @@
+"""`Receiver`: the one object a user creates; configuration, handlers and the app meet here."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterable, Mapping
+from functools import cached_property
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+
+from handlers.call_handler import CallHandler
+from handlers.registry import HandlerRegistry
+from handlers.tools import ToolSpec
+from receiver.app import build_app
+from receiver.config import (
+    CONFIG_PATH_ENV,
+    ORG_SECRET_ENV,
+    ReceiverConfig,
+    config_from_env,
+    config_from_mapping,
+    load_config,
+)
+from receiver.core import Outcome, ReceiverCore
+from receiver.errors import ConfigError
+from receiver.log import logger
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigSource = ReceiverConfig | str | os.PathLike[str] | Mapping[str, Any] | None
+
+
+class Receiver:
+    """Receives Vapi server-URL messages, verifies them, and calls your handlers.
+
+    Args:
+        config: A `ReceiverConfig`, the path of a TOML file, or the TOML structure as a
+            mapping. When omitted, `$VAPI_RECEIVER_CONFIG` names the file, or
+            `$VAPI_SERVER_SECRET` alone configures the org level.
+        handlers: `CallHandler` instances to register.
+        insecure: Accept requests without a credential, for local experiments only. It
+            overrides the configuration's own `insecure` when given.
+        path: Where the webhook is served.
+
+    Raises:
+        ConfigError: when no credential is configured and `insecure` is not set: a receiver
+            that accepts anything must be asked for, never be the default.
+    """
+
+    def __init__(
+        self,
+        config: ConfigSource = None,
+        handlers: Iterable[CallHandler] = (),
+        *,
+        insecure: bool | None = None,
+        path: str = "/vapi",
+    ) -> None:
+        resolved = _resolve_config(config)
+        if insecure is not None and insecure != resolved.insecure:
+            resolved = dataclasses.replace(resolved, insecure=insecure)
+        if not resolved.has_credentials and not resolved.insecure:
+            raise ConfigError(
+                f"no credential configured ({resolved.source}): pass config=..., set "
+                f"${CONFIG_PATH_ENV} or ${ORG_SECRET_ENV}, or pass insecure=True for local "
+                "development"
+            )
+        self.config = resolved
+        self.path = path
+        self.registry = HandlerRegistry()
+        self.core = ReceiverCore(resolved, self.registry)
+        for handler in handlers:
+            self.registry.include(handler)
+
+    # -- registration: thin wrappers over the registry, so users need one object -----------
+
+    def on(self, *message_types: str, allow_unknown: bool = False) -> Callable[[F], F]:
+        """Register the decorated function for one or more message types.
+
+        Request types (assistant-request, transfer-destination-request, ...) take exactly
+        one handler, whose return value (a response model or a plain dict) is the answer.
+        Informational types take any number; they run after Vapi has its 200.
+        """
+        return self.registry.on(*message_types, allow_unknown=allow_unknown)
+
+    def on_any(self, func: F) -> F:
+        """Observe every verified message, after it has been answered."""
+        return self.registry.on_any(func)
+
+    def on_error(self, func: F) -> F:
+        """Hear about every handler or tool failure: `func(error, message)`."""
+        return self.registry.on_error(func)
+
+    def tool(self, name: str | Callable[..., Any] | None = None, *, timeout: float | None = None) -> Any:
+        """Register a tool: `@receiver.tool`, `@receiver.tool("name")`, `@receiver.tool(timeout=5)`.
+
+        Arguments are validated against the function's type hints; the return value becomes
+        the result string (non-strings JSON-encoded); raise `ToolError` to send an error.
+        """
+        return self.registry.tool(name, timeout=timeout)
+
+    def add_tool(
+        self, func: Callable[..., Any], *, name: str | None = None, timeout: float | None = None
+    ) -> ToolSpec:
+        return self.registry.add_tool(func, name=name, timeout=timeout)
+
+    def include(self, handler: CallHandler) -> None:
+        """Register a `CallHandler` instance's `on_<type>` and `@tool` methods."""
+        self.registry.include(handler)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def handle(self, headers: Mapping[str, str], body: bytes) -> Outcome:
+        """Answer one delivery without HTTP: for other servers, queues and tests."""
+        return await self.core.handle(headers, body)
+
+    @cached_property
+    def app(self) -> Starlette:
+        """The ASGI app: `uvicorn my_module:receiver.app`, or `app = receiver.app`."""
+        return build_app(self.core, path=self.path, on_startup=self.log_startup)
+
+    def log_startup(self) -> None:
+        """Say what is configured (names of levels, never secrets) and what is not handled."""
+        config = self.config
+        if config.insecure:
+            logger.warning(
+                "INSECURE mode: requests are accepted without any credential. "
+                "Never expose this receiver to the internet."
+            )
+        levels = [
+            f"{len(entries)} {name}"
+            for name, entries in (
+                ("tools", config.tools),
+                ("assistants", config.assistants),
+                ("phone numbers", config.phone_numbers),
+                ("orgs", config.orgs),
+            )
+            if entries
+        ]
+        if config.org:
+            levels.append("org")
+        logger.info(
+            "vapi receiver on %s; credentials from %s for: %s; tools: %s",
+            self.path,
+            config.source,
+            ", ".join(levels) or "nothing",
+            ", ".join(sorted(self.registry.tools)) or "none",
+        )
+
+
+def _resolve_config(config: ConfigSource) -> ReceiverConfig:
+    if isinstance(config, ReceiverConfig):
+        return config
+    if isinstance(config, Mapping):
+        return config_from_mapping(config)
+    if config is not None:
+        return load_config(config)
+    return config_from_env() or ReceiverConfig(source="no configuration")

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from receiver import ConfigError, Receiver, config_from_env, load_config
+from receiver.config import config_from_mapping
+
+FULL = """
+[org]
+secrets = ["current", "previous"]
+
+[orgs.org-2]
+secret = "second-org"
+
+[phone_numbers.pn-7a1e0c52]
+secret = "phone"
+
+[assistants.asst-3b9d2f10]
+secret = "assistant"
+
+[tools.lookup_order]
+secrets = ["tool"]
+
+[receiver]
+assistant_request_timeout = 4.5
+tool_timeout = 8
+max_body_bytes = 1000
+assistant_request_fallback = { assistantId = "asst-fallback" }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vapi.toml"
+    path.write_text(text)
+    return path
+
+
+def test_full_file_is_read_into_levels_and_options(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, FULL))
+    assert config.org is not None and config.org.secrets == ("current", "previous")
+    assert config.orgs["org-2"].secrets == ("second-org",)
+    assert config.phone_numbers["pn-7a1e0c52"].secrets == ("phone",)
+    assert config.assistants["asst-3b9d2f10"].secrets == ("assistant",)
+    assert config.tools["lookup_order"].secrets == ("tool",)
+    assert config.assistant_request_timeout == 4.5
+    assert config.tool_timeout == 8
+    assert config.max_body_bytes == 1000
+    assert config.assistant_request_fallback == {"assistantId": "asst-fallback"}
+
+
+def test_secret_and_secrets_combine(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[org]\nsecret = "a"\nsecrets = ["b"]\n'))
+    assert config.org is not None and config.org.secrets == ("a", "b")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[assistants.asst-1]\n", "[assistants.asst-1] has no credential"),
+        ('[assistants.asst-1]\nsecert = "x"\n', "[assistants.asst-1]: unknown key `secert`"),
+        ('[org]\nsecret = ""\n', "[org]: `secret` must hold non-empty strings"),
+        ('[org]\nsecrets = "x"\n', "[org]: `secrets` must be a list"),
+        ('[org]\nsecrets = ["ok", 3]\n', "[org]: `secrets` must hold non-empty strings"),
+        ('[orgg]\nsecret = "x"\n', "the top level: unknown key `orgg`"),
+        ('phone_numbers = "x"\n', "[phone_numbers] must be a table"),
+        ('[org]\nsecret="x"\n[receiver]\ntool_timout = 3\n', "[receiver]: unknown key `tool_timout`"),
+        ('[org]\nsecret="x"\n[receiver]\ntool_timeout = "3"\n', "`tool_timeout` must be a number"),
+        ('[org]\nsecret="x"\n[receiver]\ninsecure = 1\n', "`insecure` must be true or false"),
+        ('[org]\nsecret="x"\n[receiver]\ntool_timeout = 0\n', "tool_timeout must be a positive"),
+        ("[org\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_name_file_table_and_key(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+    assert expected in str(caught.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_environment_names_the_file_or_the_org_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, '[org]\nsecret = "from-file"\n')
+    from_file = config_from_env({"VAPI_RECEIVER_CONFIG": str(path), "VAPI_SERVER_SECRET": "x"})
+    assert from_file is not None and from_file.org is not None
+    assert from_file.org.secrets == ("from-file",)
+    from_secret = config_from_env({"VAPI_SERVER_SECRET": "org-only"})
+    assert from_secret is not None and from_secret.org is not None
+    assert from_secret.org.secrets == ("org-only",)
+    assert config_from_env({}) is None
+
+
+def test_receiver_without_any_credential_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VAPI_RECEIVER_CONFIG", raising=False)
+    monkeypatch.delenv("VAPI_SERVER_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="no credential configured"):
+        Receiver()
+    assert Receiver(insecure=True).config.insecure
+
+
+def test_receiver_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VAPI_RECEIVER_CONFIG", raising=False)
+    monkeypatch.setenv("VAPI_SERVER_SECRET", "env-secret")
+    receiver = Receiver()
+    assert receiver.config.org is not None and receiver.config.org.secrets == ("env-secret",)
+
+
+def test_secrets_never_show_in_repr() -> None:
+    config = config_from_mapping({"org": {"secret": "s3cr3t-value"}, "tools": {"t": {"secret": "x1y2"}}})
+    assert "s3cr3t-value" not in repr(config)
+    assert "x1y2" not in repr(config)

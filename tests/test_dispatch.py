@@ -1,0 +1,359 @@
+"""Answers for every request type, tools, deadlines, and informational handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from handlers import CallHandler, ToolError, tool
+from receiver.models import Call, EndOfCallReportMessage, Message, ToolCall
+from receiver.responses import AssistantResponse, ToolResult
+from receiver.testing import make_message
+from tests.conftest import make_receiver, post
+
+# -- tools -------------------------------------------------------------------------------
+
+
+def test_tool_result_is_a_json_string_with_id_and_name() -> None:
+    receiver = make_receiver()
+
+    class Support(CallHandler):
+        @tool
+        async def lookup_order(self, order_id: str) -> dict[str, str]:
+            return {"status": "shipped", "order": order_id}
+
+    receiver.include(Support())
+    envelope = make_message("tool-calls", tool_calls=[("lookup_order", {"order_id": "A-1042"})])
+    call_id = envelope["message"]["toolCallList"][0]["id"]
+    response = post(TestClient(receiver.app), envelope)
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [
+            {
+                "toolCallId": call_id,
+                "name": "lookup_order",
+                "result": '{"status": "shipped", "order": "A-1042"}',
+            }
+        ]
+    }
+
+
+def test_tool_calls_run_concurrently_and_keep_their_order() -> None:
+    receiver = make_receiver()
+    started: list[str] = []
+
+    @receiver.tool
+    async def slow(label: str) -> str:
+        started.append(label)
+        await asyncio.sleep(0.3 if label == "first" else 0.05)
+        return label
+
+    envelope = make_message(
+        "tool-calls", tool_calls=[("slow", {"label": "first"}), ("slow", {"label": "second"})]
+    )
+    began = time.perf_counter()
+    results = post(TestClient(receiver.app), envelope).json()["results"]
+    elapsed = time.perf_counter() - began
+    ids = [item["id"] for item in envelope["message"]["toolCallList"]]
+    assert [r["toolCallId"] for r in results] == ids
+    assert [r["result"] for r in results] == ["first", "second"]
+    assert elapsed < 0.3 + 0.05 + 0.2, "the two calls ran one after the other"
+
+
+def test_argument_errors_name_the_argument() -> None:
+    receiver = make_receiver()
+
+    @receiver.tool
+    def lookup_order(order_id: str, quantity: int = 1) -> str:
+        return "ok"
+
+    envelope = make_message(
+        "tool-calls",
+        tool_calls=[("lookup_order", {"quantity": "many"})],
+    )
+    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    assert "result" not in result
+    assert "argument 'order_id': Field required" in result["error"]
+    assert "argument 'quantity'" in result["error"]
+    assert "\n" not in result["error"]
+
+
+def test_string_arguments_are_decoded_and_bad_json_is_an_error() -> None:
+    receiver = make_receiver()
+
+    @receiver.tool
+    def echo(text: str) -> str:
+        return text
+
+    envelope = make_message("tool-calls", tool_calls=[("echo", {})])
+    envelope["message"]["toolCallList"][0]["function"]["arguments"] = '{"text": "hi"}'
+    assert post(TestClient(receiver.app), envelope).json()["results"][0]["result"] == "hi"
+    envelope["message"]["toolCallList"][0]["function"]["arguments"] = "{not json"
+    assert "error" in post(TestClient(receiver.app), envelope).json()["results"][0]
+
+
+def test_unknown_tool_gets_an_error_result(caplog: pytest.LogCaptureFixture) -> None:
+    receiver = make_receiver()
+    envelope = make_message("tool-calls", tool_calls=[("nope", {})])
+    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    assert result["name"] == "nope"
+    assert result["error"] == "unknown tool 'nope'"
+
+
+def test_tool_error_message_is_sent_but_other_exceptions_are_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = make_receiver()
+
+    @receiver.tool
+    def refuses() -> str:
+        raise ToolError("Order A-1 was not found")
+
+    @receiver.tool
+    def crashes() -> str:
+        raise RuntimeError("db password=hunter2 at 10.0.0.5")
+
+    envelope = make_message("tool-calls", tool_calls=[("refuses", {}), ("crashes", {})])
+    with caplog.at_level(logging.ERROR, "vapi_receiver"):
+        results = post(TestClient(receiver.app), envelope).json()["results"]
+    assert results[0]["error"] == "Order A-1 was not found"
+    assert results[1]["error"] == "tool 'crashes' failed"
+    assert "hunter2" not in json.dumps(results)
+    assert "RuntimeError" in caplog.text
+
+
+def test_tool_over_budget_answers_an_error_in_time() -> None:
+    receiver = make_receiver()
+
+    @receiver.tool(timeout=0.2)
+    async def sleepy() -> str:
+        await asyncio.sleep(5)
+        return "late"
+
+    @receiver.tool(timeout=0.2)
+    def sleepy_sync() -> str:
+        time.sleep(1)
+        return "late"
+
+    envelope = make_message("tool-calls", tool_calls=[("sleepy", {}), ("sleepy_sync", {})])
+    began = time.perf_counter()
+    results = post(TestClient(receiver.app), envelope).json()["results"]
+    assert time.perf_counter() - began < 0.9
+    assert results[0]["error"] == "tool 'sleepy' did not finish within 0.2 s"
+    assert results[1]["error"] == "tool 'sleepy_sync' did not finish within 0.2 s"
+
+
+def test_default_tool_budget_comes_from_config() -> None:
+    receiver = make_receiver(tool_timeout=0.1)
+
+    @receiver.tool
+    async def sleepy() -> str:
+        await asyncio.sleep(2)
+        return "late"
+
+    envelope = make_message("tool-calls", tool_calls=[("sleepy", {})])
+    assert "0.1 s" in post(TestClient(receiver.app), envelope).json()["results"][0]["error"]
+
+
+def test_tool_result_object_and_injected_parameters() -> None:
+    receiver = make_receiver()
+    seen: dict[str, Any] = {}
+
+    @receiver.tool
+    def book(slot: str, call: Call, tool_call: ToolCall, message: Message) -> ToolResult:
+        seen.update(call=call, tool_call=tool_call, message=message)
+        return ToolResult(result={"booked": slot}, message={"type": "request-complete", "content": "Booked!"})
+
+    envelope = make_message("tool-calls", tool_calls=[("book", {"slot": "9:00\nam"})])
+    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    assert result["result"] == '{"booked": "9:00\\nam"}'
+    assert result["message"]["content"] == "Booked!"
+    assert seen["call"].id == envelope["message"]["call"]["id"]
+    assert seen["tool_call"].arguments == {"slot": "9:00\nam"}
+    assert seen["message"].type == "tool-calls"
+
+
+def test_string_results_are_single_line() -> None:
+    receiver = make_receiver()
+    receiver.tool("lines")(lambda: "first\nsecond\r\nthird")
+    envelope = make_message("tool-calls", tool_calls=[("lines", {})])
+    assert post(TestClient(receiver.app), envelope).json()["results"][0]["result"] == (
+        "first second third"
+    )
+
+
+def test_legacy_function_call_is_answered_from_the_tools() -> None:
+    receiver = make_receiver()
+
+    @receiver.tool
+    def lookup_order(order_id: str) -> dict[str, str]:
+        return {"status": "shipped"}
+
+    envelope = make_message(
+        "function-call", function_name="lookup_order", parameters={"order_id": "A-1"}
+    )
+    assert post(TestClient(receiver.app), envelope).json() == {"result": '{"status": "shipped"}'}
+
+
+# -- other request types -----------------------------------------------------------------
+
+
+def test_assistant_request_accepts_typed_and_plain_answers() -> None:
+    receiver = make_receiver()
+    receiver.on("assistant-request")(lambda message, call: AssistantResponse(assistant_id="asst-9"))
+    client = TestClient(receiver.app)
+    assert post(client, make_message("assistant-request")).json() == {"assistantId": "asst-9"}
+
+    plain = make_receiver()
+    plain.on("assistant-request")(lambda message: {"assistantId": "asst-8"})
+    assert post(TestClient(plain.app), make_message("assistant-request")).json() == {
+        "assistantId": "asst-8"
+    }
+
+
+def test_assistant_request_over_budget_sends_the_configured_fallback() -> None:
+    receiver = make_receiver(
+        assistant_request_timeout=0.2,
+        assistant_request_fallback={"assistantId": "asst-fallback"},
+    )
+    released = threading.Event()
+
+    @receiver.on("assistant-request")
+    def slow(message: Any) -> dict[str, str]:
+        released.wait(2)
+        return {"assistantId": "too-late"}
+
+    began = time.perf_counter()
+    answer = post(TestClient(receiver.app), make_message("assistant-request")).json()
+    released.set()
+    assert answer == {"assistantId": "asst-fallback"}
+    assert time.perf_counter() - began < 1.5
+
+
+def test_assistant_request_failure_without_fallback_answers_an_error() -> None:
+    receiver = make_receiver()
+
+    @receiver.on("assistant-request")
+    async def broken(message: Any) -> dict[str, str]:
+        raise RuntimeError("boom")
+
+    answer = post(TestClient(receiver.app), make_message("assistant-request")).json()
+    assert set(answer) == {"error"}
+
+
+def test_invalid_answer_is_replaced_by_the_safe_default(caplog: pytest.LogCaptureFixture) -> None:
+    receiver = make_receiver()
+    receiver.on("campaign.predial")(lambda message: {"eligible": "yes"})
+    with caplog.at_level(logging.ERROR, "vapi_receiver"):
+        answer = post(TestClient(receiver.app), make_message("campaign.predial")).json()
+    assert answer == {"eligible": False}
+    assert "eligible" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "message_type",
+    [
+        "assistant-request",
+        "transfer-destination-request",
+        "handoff-destination-request",
+        "knowledge-base-request",
+        "call.endpointing.request",
+        "campaign.predial",
+    ],
+)
+def test_request_types_without_handler_get_a_safe_default_and_an_error_log(
+    message_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver = make_receiver()
+    with caplog.at_level(logging.ERROR, "vapi_receiver"):
+        response = post(TestClient(receiver.app), make_message(message_type))
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert isinstance(response.json(), dict) and response.json()
+    assert f"no handler for {message_type}" in caplog.text
+
+
+def test_voice_request_answers_raw_pcm() -> None:
+    receiver = make_receiver()
+    receiver.on("voice-request")(lambda message: b"\x00\x01" * message.sample_rate)
+    response = post(TestClient(receiver.app), make_message("voice-request", sample_rate=8000))
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.content == b"\x00\x01" * 8000
+
+
+def test_voice_request_can_stream_chunks() -> None:
+    receiver = make_receiver()
+
+    async def chunks() -> Any:
+        for _ in range(3):
+            yield b"\x10\x00" * 160
+
+    receiver.on("voice-request")(lambda message: chunks())
+    response = post(TestClient(receiver.app), make_message("voice-request"))
+    assert response.content == b"\x10\x00" * 480
+
+
+# -- informational types -----------------------------------------------------------------
+
+
+def test_informational_handlers_run_after_the_answer_each_isolated() -> None:
+    receiver = make_receiver()
+    seen: list[str] = []
+    errors: list[tuple[str, str]] = []
+
+    @receiver.on("end-of-call-report")
+    def first(message: EndOfCallReportMessage, call: Call | None) -> None:
+        raise RuntimeError("first fails")
+
+    @receiver.on("end-of-call-report")
+    async def second(message: EndOfCallReportMessage, call: Call | None) -> None:
+        assert call is not None
+        seen.append(call.id)
+
+    @receiver.on_any
+    def observe(message: Message) -> None:
+        seen.append(message.type)
+
+    @receiver.on_error
+    def report(error: Exception, message: Message) -> None:
+        errors.append((str(error), message.type))
+
+    envelope = make_message("end-of-call-report")
+    response = post(TestClient(receiver.app), envelope)
+    assert response.status_code == 200
+    assert response.json() == {}
+    assert sorted(seen) == sorted([envelope["message"]["call"]["id"], "end-of-call-report"])
+    assert errors == [("first fails", "end-of-call-report")]
+
+
+def test_unknown_types_are_acknowledged_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    receiver = make_receiver()
+    client = TestClient(receiver.app)
+    envelope = make_message("status-update")
+    envelope["message"]["type"] = "brand.new-event"
+    with caplog.at_level(logging.WARNING, "vapi_receiver"):
+        assert post(client, envelope).json() == {}
+        assert post(client, envelope).json() == {}
+    assert caplog.text.count("unknown message type 'brand.new-event'") == 1
+
+
+def test_known_type_that_does_not_fit_is_acknowledged_without_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    receiver = make_receiver()
+    ran: list[str] = []
+    receiver.on("end-of-call-report")(lambda message: ran.append("ran"))
+    envelope = make_message("end-of-call-report")
+    envelope["message"]["artifact"] = "not an object"
+    with caplog.at_level(logging.ERROR, "vapi_receiver"):
+        response = post(TestClient(receiver.app), envelope)
+    assert response.status_code == 200
+    assert ran == []
+    assert "does not fit its model" in caplog.text
