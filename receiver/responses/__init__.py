@@ -2,7 +2,7 @@
 
 A handler answers a request type with the model for it (see `RESPONSE_MODELS`) or with a
 plain dict; `answer_to_json` turns either into the exact JSON object Vapi reads, or raises
-`InvalidAnswer` naming the field at fault. The `fallback_*` functions give the safe answer
+`InvalidAnswer` naming the field at fault. The `safe_*` functions give the safe answer
 when there is no handler or it fails. `voice-request` is not here: it is answered with raw
 PCM audio, not JSON.
 
@@ -40,24 +40,24 @@ from receiver.responses.destinations import (
     TransferDestination,
     TransferMode,
 )
-from receiver.responses.fallbacks import (
+from receiver.responses.messages import CustomMessage, TextContent, ToolMessage, ToolMessageType
+from receiver.responses.safe_answers import (
     ASSISTANT_REQUEST_ERROR,
-    FALLBACK_ENDPOINTING_SECONDS,
     FUNCTION_CALL_ERROR,
     HANDOFF_ERROR,
+    SAFE_ENDPOINTING_SECONDS,
     TOOL_ERROR,
     TRANSFER_ERROR,
-    fallback_answer,
-    fallback_assistant_request,
-    fallback_endpointing,
-    fallback_function_call,
-    fallback_handoff_destination,
-    fallback_knowledge_base,
-    fallback_predial,
-    fallback_tool_calls,
-    fallback_transfer_destination,
+    safe_answer,
+    safe_assistant_request,
+    safe_endpointing,
+    safe_function_call,
+    safe_handoff_destination,
+    safe_knowledge_base,
+    safe_predial,
+    safe_tool_calls,
+    safe_transfer_destination,
 )
-from receiver.responses.messages import CustomMessage, TextContent, ToolMessage, ToolMessageType
 from receiver.responses.validation import (
     RESPONSE_MODELS,
     InvalidAnswer,
@@ -68,10 +68,10 @@ from receiver.responses.validation import (
 
 __all__ = [
     "ASSISTANT_REQUEST_ERROR",
-    "FALLBACK_ENDPOINTING_SECONDS",
     "FUNCTION_CALL_ERROR",
     "HANDOFF_ERROR",
     "RESPONSE_MODELS",
+    "SAFE_ENDPOINTING_SECONDS",
     "TOOL_ERROR",
     "TRANSFER_ERROR",
     "AssistantDestination",
@@ -103,15 +103,15 @@ __all__ = [
     "VapiModel",
     "answer_to_json",
     "describe_errors",
-    "fallback_answer",
-    "fallback_assistant_request",
-    "fallback_endpointing",
-    "fallback_function_call",
-    "fallback_handoff_destination",
-    "fallback_knowledge_base",
-    "fallback_predial",
-    "fallback_tool_calls",
-    "fallback_transfer_destination",
+    "safe_answer",
+    "safe_assistant_request",
+    "safe_endpointing",
+    "safe_function_call",
+    "safe_handoff_destination",
+    "safe_knowledge_base",
+    "safe_predial",
+    "safe_tool_calls",
+    "safe_transfer_destination",
     "stringify_result",
     "unknown_keys",
 ]

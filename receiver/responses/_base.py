@@ -41,7 +41,8 @@ def stringify_result(value: object) -> str:
         jsonable = to_jsonable_python(value)
     except PydanticSerializationError as exc:
         raise TypeError(
-            f"a {type(value).__name__} cannot be JSON-encoded as a tool result; return a str, "
+            f"a value of type {type(value).__name__} cannot be JSON-encoded as a tool result; "
+            "return a str, "
             "number, bool, None, dict, list, pydantic model or dataclass"
         ) from exc
     return json.dumps(jsonable, ensure_ascii=False)

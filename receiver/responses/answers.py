@@ -40,7 +40,7 @@ class AssistantResponse(VapiAnswer):
     entry point.
 
     Examples:
-        `AssistantResponse(assistant_id="5b3c...", assistant_overrides={"variableValues": {"name": "Ada"}})`
+        `AssistantResponse(assistant_id="5b3c...", assistant_overrides={"variableValues": {}})`
         `AssistantResponse(destination=NumberDestination(number="+14155551234"))`
         `AssistantResponse(error="Sorry, we are closed.")`
 
@@ -104,8 +104,8 @@ class ToolCallResult(VapiModel):
         metadata: Passed on to clients, not to the model.
     """
 
-    tool_call_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+    tool_call_id: str
+    name: str
     result: SingleLine | None = None
     error: SingleLine | None = None
     message: ToolMessage | None = None
@@ -327,4 +327,3 @@ class FunctionCallResponse(VapiAnswer):
     message_type: ClassVar[str] = "function-call"
 
     result: SingleLine
-

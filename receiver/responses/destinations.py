@@ -212,9 +212,12 @@ class HandoffSquadDestination(VapiModel):
 
 
 def _handoff_tag(value: Any) -> str:
-    return tag_by_type(
-        {"assistant": "HandoffAssistantDestination", "squad": "HandoffSquadDestination"}
-    )(value) or "dict"
+    return (
+        tag_by_type(
+            {"assistant": "HandoffAssistantDestination", "squad": "HandoffSquadDestination"}
+        )(value)
+        or "dict"
+    )
 
 
 HandoffDestination = Annotated[

@@ -107,9 +107,7 @@ def _validate_mapping(
 ) -> VapiAnswer:
     bad_keys = [key for key in answer if not isinstance(key, str)]
     if bad_keys:
-        raise InvalidAnswer(
-            f"{message_type} answer keys must be strings, not {_show(bad_keys[0])}"
-        )
+        raise InvalidAnswer(f"{message_type} answer keys must be strings, not {_show(bad_keys[0])}")
     try:
         return model.model_validate(dict(answer))
     except ValidationError as exc:
@@ -119,10 +117,10 @@ def _validate_mapping(
 def _wrong_kind(message_type: str, model: type[VapiAnswer], answer: object) -> str:
     expected = f"a {message_type} answer must be a {model.__name__} or a mapping"
     if isinstance(answer, VapiAnswer):
-        return f"{expected}, not a {type(answer).__name__} (the answer to {answer.message_type})"
+        return f"{expected}, not {type(answer).__name__} (the answer to {answer.message_type})"
     if isinstance(answer, ToolResult):
         return (
-            f"{expected}, not a ToolResult (a ToolResult is what one tool function returns; "
+            f"{expected}, not ToolResult (a ToolResult is what one tool function returns; "
             "the receiver builds the tool-calls answer from it)"
         )
     return f"{expected}, not {type(answer).__name__}"
@@ -141,7 +139,9 @@ def describe_errors(message_type: str, exc: ValidationError) -> str:
 
 def _describe_one(message_type: str, error: ErrorDetails) -> str:
     ctx = error.get("ctx") or {}
-    reason = str(ctx["error"]) if error["type"] == "value_error" and "error" in ctx else error["msg"]
+    reason = (
+        str(ctx["error"]) if error["type"] == "value_error" and "error" in ctx else error["msg"]
+    )
     if error["type"] not in ("missing", "value_error"):
         reason = f"{reason} (got {_show(error['input'])})"
     path = _path(error["loc"])

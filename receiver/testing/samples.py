@@ -281,7 +281,7 @@ def tool_definition(spec: ToolSpec) -> Json:
 def make_tool_call(
     name: str,
     arguments: Mapping[str, Any] | None = None,
-    id: str | None = None,  # noqa: A002 - the JSON key is `id`
+    id: str | None = None,
     *,
     arguments_as_json: bool = False,
 ) -> Json:
@@ -422,43 +422,43 @@ def _as_json_text(arguments: Any) -> str:
     return arguments if isinstance(arguments, str) else json.dumps(arguments)
 
 
-#: Middle exchanges, cycled for long calls: (assistant line, user reply, order lookup?).
-#: `{order}` is replaced by a different order number on each pass.
+#: Middle exchanges, cycled for long calls: (assistant line, user reply, order to look up).
+#: `{order}` and `{earlier}` are order numbers that change on each pass through the cycle.
 _EXCHANGES: Final = (
     (
         "I'm sorry it's late. I can look that up for you. What's the order number?",
         "Sure, it's {order}. I ordered it a week ago Tuesday.",
-        True,
+        "{order}",
     ),
     (
         "Thanks for waiting. Order {order} shipped with UPS and is in transit; the "
         "estimated delivery is Tuesday.",
         "Okay. Can I change the delivery address, though? I'll be at work all day.",
-        False,
+        None,
     ),
     (
         "Once a parcel has shipped I can't change the address, but UPS can hold it at an "
         "access point near you. Would that work?",
         "Yes, that would be great. The one on Market Street is closest to my office.",
-        False,
+        None,
     ),
     (
         "Done. It will be held at the Market Street access point, and you'll get a text when "
         "it's ready to collect.",
         "Perfect. While I have you, I'd like to return a jacket from an earlier order.",
-        False,
+        None,
     ),
     (
         "Of course. Returns are free within thirty days of delivery. Do you have that order "
         "number handy?",
-        "Let me check. Yes, here it is: {order}.",
-        True,
+        "Let me check. Yes, here it is: {earlier}.",
+        "{earlier}",
     ),
     (
         "Got it. That jacket was delivered eighteen days ago, so it's eligible. I'll email a "
         "prepaid return label to the address on your account.",
         "Great, which email address will it go to? I have a couple of them.",
-        False,
+        None,
     ),
 )
 _OPENING_REPLY: Final = "Hi, I'm calling about an order I placed last week. It still hasn't arrived."
@@ -468,47 +468,57 @@ _CLOSING: Final = (
 )
 
 
-def conversation(*, started_ms: int, duration_ms: int, turns: int) -> Conversation:
+def conversation(
+    *, started_ms: int, duration_ms: int, turns: int, ended: bool = True, lookups: bool = True
+) -> Conversation:
     """A support conversation of `turns` exchanges spread evenly over `duration_ms`.
 
-    Each exchange is an assistant line and the caller's reply; some replies give an order
-    number, which triggers a `lookup_order` tool call and its result. The assistant says
-    goodbye at the end. Long calls cycle through the middle exchanges with new order numbers.
+    Each exchange is an assistant line and the caller's reply. Replies that give an order
+    number are followed by a `lookup_order` tool call and its result. Long calls cycle
+    through the middle exchanges with new order numbers, so a two-hour report is as
+    repetitive as a real one, not a copy of one line.
 
     Args:
         started_ms: When the conversation started, epoch ms.
-        duration_ms: How long the call lasted.
-        turns: Number of exchanges, at least 1.
+        duration_ms: How long it has lasted so far.
+        turns: Number of exchanges, at least 1; the first is the greeting.
+        ended: The call is over: the last exchange is the closing one, then a goodbye.
+        lookups: Add the tool calls and results after replies that give an order number.
 
     Returns:
         The conversation, ready for an artifact.
     """
     convo = Conversation()
     convo.system(started_ms)
-    slot = duration_ms / max(turns, 1)
-    for turn in range(max(turns, 1)):
+    turns = max(turns, 1)
+    slot = duration_ms / turns
+    for turn in range(turns):
         begin = started_ms + int(turn * slot)
-
-        def at(fraction: float, begin: int = begin) -> int:
-            return begin + int(slot * fraction)
-
-        order = f"A-{1042 + turn}"
+        cycle, position = divmod(turn - 1, len(_EXCHANGES))
+        numbers = {"order": f"A-{1042 + cycle}", "earlier": f"A-{2817 + cycle}"}
+        lookup: str | None = None
         if turn == 0:
-            bot, user, lookup = GREETING, _OPENING_REPLY, False
-        elif turn == turns - 1:
-            bot, user, lookup = (*_CLOSING, False)
+            bot, user = GREETING, _OPENING_REPLY
+        elif ended and turn == turns - 1:
+            bot, user = _CLOSING
         else:
-            bot, user, lookup = _EXCHANGES[(turn - 1) % len(_EXCHANGES)]
-        convo.say("bot", bot.format(order=order), at(0.05), at(0.45), started_ms)
-        convo.say("user", user.format(order=order), at(0.52), at(0.80), started_ms)
-        if lookup:
+            bot, user, lookup = _EXCHANGES[position]
+        convo.say("bot", bot.format(**numbers), _at(begin, slot, 0.05), _at(begin, slot, 0.45), started_ms)
+        convo.say("user", user.format(**numbers), _at(begin, slot, 0.52), _at(begin, slot, 0.80), started_ms)
+        if lookup is not None and lookups:
+            order = lookup.format(**numbers)
             call = make_tool_call("lookup_order", {"order_id": order})
-            convo.call_tools([call], at(0.84), started_ms)
+            convo.call_tools([call], _at(begin, slot, 0.84), started_ms)
             result = {"orderId": order, "status": "in_transit", "carrier": "UPS", "eta": "Tue"}
-            convo.tool_result(call, json.dumps(result), at(0.88), started_ms)
-    end = started_ms + duration_ms
-    convo.say("bot", FAREWELL, end - min(3000, int(slot * 0.1)), end, started_ms)
+            convo.tool_result(call, json.dumps(result), _at(begin, slot, 0.88), started_ms)
+    if ended:
+        end = started_ms + duration_ms
+        convo.say("bot", FAREWELL, end - int(slot * 0.08), end, started_ms)
     return convo
+
+
+def _at(begin: int, slot: float, fraction: float) -> int:
+    return begin + int(slot * fraction)
 
 
 def costs(*, duration_ms: int, turns: int) -> list[Json]:

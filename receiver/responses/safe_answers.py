@@ -22,20 +22,24 @@ from receiver.responses.answers import (
     TransferDestinationResponse,
 )
 
-ASSISTANT_REQUEST_ERROR: Final = "Sorry, we cannot take your call right now. Please try again later."
+ASSISTANT_REQUEST_ERROR: Final = (
+    "Sorry, we cannot take your call right now. Please try again later."
+)
 """Spoken to the caller, so it is written for them and reveals nothing about the failure."""
 
-TRANSFER_ERROR: Final = "No transfer destination is available right now; the call was not transferred."
+TRANSFER_ERROR: Final = (
+    "No transfer destination is available right now; the call was not transferred."
+)
 HANDOFF_ERROR: Final = "No handoff destination is available right now; the call was not handed off."
 TOOL_ERROR: Final = "The tool failed and returned no result."
 FUNCTION_CALL_ERROR: Final = "Error: the function failed and returned no result."
 
-FALLBACK_ENDPOINTING_SECONDS: Final = 1.5
+SAFE_ENDPOINTING_SECONDS: Final = 1.5
 """Vapi's own wait when it cannot tell whether the caller has finished
 (`transcriptionEndpointingPlan.onNoPunctuationSeconds` defaults to 1.5 s)."""
 
 
-def fallback_assistant_request(error: str = ASSISTANT_REQUEST_ERROR) -> dict[str, Any]:
+def safe_assistant_request(error: str = ASSISTANT_REQUEST_ERROR) -> dict[str, Any]:
     """`{"error": ...}`: refuse the call politely.
 
     Safe because any assistant we picked without the handler could be the wrong one (wrong
@@ -47,7 +51,7 @@ def fallback_assistant_request(error: str = ASSISTANT_REQUEST_ERROR) -> dict[str
     return AssistantResponse(error=error or ASSISTANT_REQUEST_ERROR).to_vapi()
 
 
-def fallback_tool_calls(calls: Iterable[tuple[str, str]], error: str = TOOL_ERROR) -> dict[str, Any]:
+def safe_tool_calls(calls: Iterable[tuple[str, str]], error: str = TOOL_ERROR) -> dict[str, Any]:
     """`{"results": [{"toolCallId", "name", "error"}, ...]}`: one error per tool call.
 
     Safe because Vapi matches results to calls by `toolCallId`: an error for each id lets
@@ -65,7 +69,7 @@ def fallback_tool_calls(calls: Iterable[tuple[str, str]], error: str = TOOL_ERRO
     return {"results": results} if results else {"results": [], "error": text}
 
 
-def fallback_transfer_destination(error: str = TRANSFER_ERROR) -> dict[str, Any]:
+def safe_transfer_destination(error: str = TRANSFER_ERROR) -> dict[str, Any]:
     """`{"error": ...}`: do not transfer.
 
     Safe because transferring a caller to a guessed number or SIP URI could connect them
@@ -75,7 +79,7 @@ def fallback_transfer_destination(error: str = TRANSFER_ERROR) -> dict[str, Any]
     return TransferDestinationResponse(error=error or TRANSFER_ERROR).to_vapi()
 
 
-def fallback_handoff_destination(error: str = HANDOFF_ERROR) -> dict[str, Any]:
+def safe_handoff_destination(error: str = HANDOFF_ERROR) -> dict[str, Any]:
     """`{"destination": {}, "error": ...}`: no handoff.
 
     `destination` is required by Vapi's schema, and an empty one means no handoff; the
@@ -85,7 +89,7 @@ def fallback_handoff_destination(error: str = HANDOFF_ERROR) -> dict[str, Any]:
     return HandoffDestinationResponse(destination={}, error=error or HANDOFF_ERROR).to_vapi()
 
 
-def fallback_knowledge_base() -> dict[str, Any]:
+def safe_knowledge_base() -> dict[str, Any]:
     """`{"documents": []}`: no retrieved context.
 
     Safe because the model then answers from its prompt alone, as if nothing relevant was
@@ -94,7 +98,7 @@ def fallback_knowledge_base() -> dict[str, Any]:
     return KnowledgeBaseResponse().to_vapi()
 
 
-def fallback_endpointing() -> dict[str, Any]:
+def safe_endpointing() -> dict[str, Any]:
     """`{"timeoutSeconds": 1.5}`: wait as Vapi does when it is unsure the caller finished.
 
     Cutting a caller off mid-sentence is worse than a second of extra silence, and Vapi
@@ -102,10 +106,10 @@ def fallback_endpointing() -> dict[str, Any]:
     Vapi's own default for that uncertain case (`onNoPunctuationSeconds`). The documented
     example of 0.5 s is a value for a model that *knows* the turn is over.
     """
-    return EndpointingResponse(timeout_seconds=FALLBACK_ENDPOINTING_SECONDS).to_vapi()
+    return EndpointingResponse(timeout_seconds=SAFE_ENDPOINTING_SECONDS).to_vapi()
 
 
-def fallback_predial() -> dict[str, Any]:
+def safe_predial() -> dict[str, Any]:
     """`{"eligible": false}`: do not dial this contact.
 
     Not calling is the safe failure: a campaign call placed without the eligibility check
@@ -115,7 +119,7 @@ def fallback_predial() -> dict[str, Any]:
     return PredialResponse(eligible=False).to_vapi()
 
 
-def fallback_function_call(error: str = FUNCTION_CALL_ERROR) -> dict[str, Any]:
+def safe_function_call(error: str = FUNCTION_CALL_ERROR) -> dict[str, Any]:
     """`{"result": "Error: ..."}`: the legacy answer has no error field, so say it in `result`.
 
     The model reads the sentence and can tell the caller, instead of treating silence or an
@@ -124,15 +128,15 @@ def fallback_function_call(error: str = FUNCTION_CALL_ERROR) -> dict[str, Any]:
     return FunctionCallResponse(result=error or FUNCTION_CALL_ERROR).to_vapi()
 
 
-def fallback_answer(
+def safe_answer(
     message_type: str,
     *,
     error: str | None = None,
     tool_calls: Iterable[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The safe answer for `message_type`; see the `fallback_*` function of each type.
+    """The safe answer for `message_type`; see the `safe_*` function of each type.
 
-    Every `fallback_*` function replaces an empty error text by its default, so a fallback
+    Every `safe_*` function replaces an empty error text by its default, so a fallback
     never fails to build.
 
     Args:
@@ -146,20 +150,20 @@ def fallback_answer(
             answered at all.
     """
     if message_type == "tool-calls":
-        return fallback_tool_calls(tool_calls, error or TOOL_ERROR)
+        return safe_tool_calls(tool_calls, error or TOOL_ERROR)
     with_error = {
-        "assistant-request": (fallback_assistant_request, ASSISTANT_REQUEST_ERROR),
-        "transfer-destination-request": (fallback_transfer_destination, TRANSFER_ERROR),
-        "handoff-destination-request": (fallback_handoff_destination, HANDOFF_ERROR),
-        "function-call": (fallback_function_call, FUNCTION_CALL_ERROR),
+        "assistant-request": (safe_assistant_request, ASSISTANT_REQUEST_ERROR),
+        "transfer-destination-request": (safe_transfer_destination, TRANSFER_ERROR),
+        "handoff-destination-request": (safe_handoff_destination, HANDOFF_ERROR),
+        "function-call": (safe_function_call, FUNCTION_CALL_ERROR),
     }
     if message_type in with_error:
         build, default = with_error[message_type]
         return build(error or default)
     without_error = {
-        "knowledge-base-request": fallback_knowledge_base,
-        "call.endpointing.request": fallback_endpointing,
-        "campaign.predial": fallback_predial,
+        "knowledge-base-request": safe_knowledge_base,
+        "call.endpointing.request": safe_endpointing,
+        "campaign.predial": safe_predial,
     }
     if message_type in without_error:
         return without_error[message_type]()
