@@ -98,7 +98,7 @@ class ReceiverCore:
             return Outcome(200, _ACK, background=self._observer_task(raw))
         message = self._parse(raw)
         if message is None:
-            return self._answer(kind, self.dispatcher._fallback(kind))
+            return self._answer(kind, self.dispatcher.fallback(kind))
         answer = await self.dispatcher.respond(message)
         background = self.dispatcher.observe if self.dispatcher.has_observers(kind) else None
         outcome = self._answer(kind, answer)

@@ -55,7 +55,7 @@ class Dispatcher:
                 describe(_fields(message)),
                 extra=_fields(message),
             )
-            return self._fallback(kind)
+            return self.fallback(kind)
         budget = (
             self._config.assistant_request_timeout
             if kind == "assistant-request"
@@ -68,10 +68,10 @@ class Dispatcher:
             await self._report_failure(
                 TimeoutError(f"{entry.name} did not answer {kind} within {budget:g} s"), message
             )
-            return self._fallback(kind)
+            return self.fallback(kind)
         except Exception as exc:
             await self._report_failure(exc, message)
-            return self._fallback(kind)
+            return self.fallback(kind)
         _log_latency(message, started, budget)
         if kind == "voice-request":
             return _audio(value, entry)
@@ -79,7 +79,7 @@ class Dispatcher:
             return answer_to_json(kind, value)
         except InvalidAnswer as exc:
             await self._report_failure(exc, message)
-            return self._fallback(kind)
+            return self.fallback(kind)
 
     async def observe(self, message: Message) -> None:
         """Run the informational handlers and `on_any` observers, each isolated."""
@@ -116,6 +116,7 @@ class Dispatcher:
         try:
             kwargs = spec.arguments(tool_call, message)
             value = await asyncio.wait_for(_invoke(spec, kwargs), budget)
+            result = _tool_result(tool_call, value)
         except ToolError as exc:
             return _tool_error(tool_call, str(exc))
         except TimeoutError:
@@ -126,11 +127,12 @@ class Dispatcher:
             await self._report_failure(exc, message)
             return _tool_error(tool_call, f"tool '{spec.name}' failed")
         _log_latency(message, started, budget, tool=spec.name)
-        return _tool_result(tool_call, value)
+        return result
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _fallback(self, kind: str) -> Answer:
+    def fallback(self, kind: str) -> Answer:
+        """The answer sent when a request type's handler is missing, fails or overruns."""
         if kind == "assistant-request" and self._config.assistant_request_fallback is not None:
             return dict(self._config.assistant_request_fallback)
         if kind == "voice-request":
@@ -182,23 +184,14 @@ async def _maybe_async(func: Callable[..., Any], *args: Any) -> Any:
 
 def _tool_result(tool_call: ToolCall, value: object) -> ToolCallResult:
     if isinstance(value, ToolResult):
-        return ToolCallResult(
-            tool_call_id=tool_call.id,
-            name=tool_call.name,
-            result=None if value.error is not None else stringify_result(value.result),
-            error=None if value.error is None else stringify_result(value.error),
-            message=value.message,
-            metadata=value.metadata,
-        )
+        return value.to_tool_call_result(tool_call.id, tool_call.name)
     return ToolCallResult(
         tool_call_id=tool_call.id, name=tool_call.name, result=stringify_result(value)
     )
 
 
 def _tool_error(tool_call: ToolCall, error: str) -> ToolCallResult:
-    return ToolCallResult(
-        tool_call_id=tool_call.id, name=tool_call.name, error=stringify_result(error)
-    )
+    return ToolCallResult(tool_call_id=tool_call.id, name=tool_call.name, error=error)
 
 
 def _audio(value: object, entry: HandlerEntry) -> AudioAnswer:

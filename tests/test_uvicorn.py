@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 import uvicorn
 
@@ -55,7 +55,7 @@ def server() -> Iterator[tuple[str, list[str]]]:
 def test_tool_call_over_real_http(server: tuple[str, list[str]]) -> None:
     url, _ = server
     envelope = make_message("tool-calls", tool_calls=[("lookup_order", {"order_id": "A-1042"})])
-    response = httpx.post(
+    response = httpx2.post(
         f"{url}/vapi",
         content=json.dumps(envelope),
         headers={"content-type": "application/json", "x-vapi-secret": SECRET},
@@ -67,7 +67,7 @@ def test_tool_call_over_real_http(server: tuple[str, list[str]]) -> None:
 def test_report_is_acknowledged_then_handled(server: tuple[str, list[str]]) -> None:
     url, seen = server
     envelope = make_message("end-of-call-report")
-    response = httpx.post(
+    response = httpx2.post(
         f"{url}/vapi",
         content=json.dumps(envelope),
         headers={"content-type": "application/json", "x-vapi-secret": SECRET},
@@ -101,7 +101,7 @@ def test_oversized_chunked_upload_is_refused_before_it_ends(
 def test_bad_secret_over_real_http(server: tuple[str, list[str]]) -> None:
     url, seen = server
     before = list(seen)
-    response = httpx.post(
+    response = httpx2.post(
         f"{url}/vapi",
         content=json.dumps(make_message("end-of-call-report")),
         headers={"content-type": "application/json", "x-vapi-secret": "nope"},

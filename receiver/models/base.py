@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidatorFunctionWrapHandler, WrapValidator
 from pydantic.alias_generators import to_camel
 
 #: What a masked value looks like in a repr.
@@ -98,24 +98,23 @@ class VapiModel(BaseModel):
                 yield name, redact(value)
 
 
-def _epoch_ms_to_datetime(value: Any) -> Any:
+def _parse_timestamp(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
+    # One Python call per value (this runs for every artifact message): numbers are converted
+    # here, everything else goes to pydantic's own datetime parser.
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return datetime.fromtimestamp(value / 1000, tz=UTC)
         except (OverflowError, OSError, ValueError) as exc:
-            # Out-of-range or NaN: a ValueError turns into a normal ValidationError.
+            # Out of range or NaN: a ValueError becomes an ordinary ValidationError.
             raise ValueError(f"{value!r} is not a valid epoch-milliseconds timestamp") from exc
-    return value
-
-
-def _as_utc(value: datetime) -> datetime:
+    parsed: datetime = handler(value)
     # Vapi's ISO strings end in `Z`; a naive one can only sensibly be UTC too.
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 #: A point in time from Vapi: epoch **milliseconds** (int or float, as in `message.timestamp`
 #: and artifact message `time`) or an ISO-8601 string (as in `createdAt`, and `timestamp` in
-#: 2024-era payloads). Always yields a timezone-aware UTC `datetime`.
-Timestamp = Annotated[datetime, BeforeValidator(_epoch_ms_to_datetime), AfterValidator(_as_utc)]
+#: 2024-era payloads). Always yields a timezone-aware `datetime` in `datetime.UTC`.
+Timestamp = Annotated[datetime, WrapValidator(_parse_timestamp)]

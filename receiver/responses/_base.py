@@ -42,8 +42,7 @@ def stringify_result(value: object) -> str:
     except PydanticSerializationError as exc:
         raise TypeError(
             f"a value of type {type(value).__name__} cannot be JSON-encoded as a tool result; "
-            "return a str, "
-            "number, bool, None, dict, list, pydantic model or dataclass"
+            "return a str, number, bool, None, dict, list, pydantic model or dataclass"
         ) from exc
     return json.dumps(jsonable, ensure_ascii=False)
 
@@ -84,7 +83,7 @@ class VapiModel(BaseModel):
     both spellings are accepted on input. Keys this package does not know are kept and sent
     verbatim, so a field Vapi adds tomorrow can be used today: spell such keys exactly as
     Vapi does (camelCase), since they are not translated. Assignments are validated too, so
-    a model stays valid when built up step by step.
+    a model stays valid when changed after construction.
     """
 
     model_config = ConfigDict(
@@ -97,9 +96,9 @@ class VapiModel(BaseModel):
     def to_vapi(self) -> dict[str, Any]:
         """The JSON-ready dict of this object, exactly as Vapi expects it.
 
-        Keys are the camelCase wire names, fields left at `None` are omitted (Vapi treats a
-        present `null` differently from an absent key in places, e.g. `error`), and the
-        object is bare: answers are never wrapped in `messageResponse`, because that wrapper
+        Keys are the camelCase wire names, fields left at `None` are omitted (Vapi's schema
+        marks them optional, not nullable, so `null` is not a valid value), and the object
+        is bare: answers are never wrapped in `messageResponse`, because that wrapper
         exists only in Vapi's OpenAPI document and not in what its servers read
         (PROTOCOL.md, Ambiguities 1). `None` values inside free-form objects (an
         `assistant`, overrides) are kept, since there they are the user's data.

@@ -7,6 +7,7 @@ answer do nothing, so a handler's mistake surfaces in a test instead of on a liv
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Self
 
@@ -144,8 +145,8 @@ class ToolCallsResponse(VapiAnswer):
     def _answers_something(self) -> Self:
         if not self.results and self.error is None:
             raise ValueError("tool-calls answer needs at least one result or an error")
-        ids = [result.tool_call_id for result in self.results]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        counts = Counter(result.tool_call_id for result in self.results)
+        repeated = sorted(call_id for call_id, count in counts.items() if count > 1)
         if repeated:
             raise ValueError(f"tool-calls answer repeats toolCallId {', '.join(repeated)}")
         return self
@@ -171,13 +172,16 @@ class ToolResult:
     Args:
         result: The value; JSON-encoded unless a str.
         error: Set to report a failure; `result` is then omitted unless also given.
-        message: A `ToolMessage` or a mapping validated as one.
+        message: A `ToolMessage`, or a mapping validated into one on construction (so the
+            attribute is always a `ToolMessage` or `None`).
         metadata: Passed on to clients.
     """
 
     result: Any = None
     error: str | None = None
-    message: Annotated[ToolMessage | None, BeforeValidator(_to_tool_message)] = None
+    message: Annotated[
+        ToolMessage | Mapping[str, Any] | None, BeforeValidator(_to_tool_message)
+    ] = None
     metadata: dict[str, Any] | None = None
 
     def to_tool_call_result(self, tool_call_id: str, name: str) -> ToolCallResult:
@@ -186,6 +190,9 @@ class ToolResult:
         `result` is omitted only when an `error` is given without one. Otherwise it is
         `stringify_result(result)`, so `ToolResult()` answers `"null"`: Vapi needs a
         result for every call, and `null` is what the function returned.
+
+        Raises:
+            TypeError: if `result` has no JSON form (see `stringify_result`).
         """
         omit = self.result is None and self.error is not None
         return ToolCallResult(

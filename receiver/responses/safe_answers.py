@@ -27,12 +27,17 @@ ASSISTANT_REQUEST_ERROR: Final = (
 )
 """Spoken to the caller, so it is written for them and reveals nothing about the failure."""
 
-TRANSFER_ERROR: Final = (
-    "No transfer destination is available right now; the call was not transferred."
-)
-HANDOFF_ERROR: Final = "No handoff destination is available right now; the call was not handed off."
+TRANSFER_ERROR: Final = "No transfer destination is available; the call was not transferred."
+"""Read by the assistant's model, which keeps the call and can tell the caller."""
+
+HANDOFF_ERROR: Final = "No handoff destination is available; the call was not handed off."
+"""Added to the conversation, so the current assistant knows why it still has the call."""
+
 TOOL_ERROR: Final = "The tool failed and returned no result."
+"""Default per-call error of a tool-calls fallback, read by the model."""
+
 FUNCTION_CALL_ERROR: Final = "Error: the function failed and returned no result."
+"""The legacy answer has only `result`, so the failure is spelled out in it."""
 
 SAFE_ENDPOINTING_SECONDS: Final = 1.5
 """Vapi's own wait when it cannot tell whether the caller has finished

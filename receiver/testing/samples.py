@@ -44,10 +44,12 @@ STORAGE_URL: Final = "https://storage.vapi.ai"
 MONITOR_HOST: Final = "phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai"
 
 #: Seconds one exchange (assistant line plus user reply) takes in a generated conversation.
-SECONDS_PER_TURN: Final = 11.0
+SECONDS_PER_TURN: Final = 8.0
 
 ASSISTANT_NAME: Final = "Riley - Support"
-GREETING: Final = "Thanks for calling Northwind Outfitters, this is Riley. How can I help you today?"
+GREETING: Final = (
+    "Thanks for calling Northwind Outfitters, this is Riley. How can I help you today?"
+)
 FAREWELL: Final = "Thanks for calling Northwind Outfitters. Have a great day!"
 SYSTEM_PROMPT: Final = (
     "You are Riley, the phone support assistant of Northwind Outfitters, an online shop for "
@@ -339,8 +341,10 @@ def assistant_object(ctx: CallContext, *, tools: Sequence[ToolSpec] = ()) -> Jso
 
 @dataclass
 class Conversation:
-    """A generated conversation in the three forms an artifact carries it."""
+    """A conversation in the three forms an artifact carries it, built line by line."""
 
+    #: When the conversation started, epoch ms; `secondsFromStart` counts from here.
+    started_ms: int
     #: `artifact.messages`: system/bot/user/tool_calls/tool_call_result items.
     messages: list[Json] = field(default_factory=list)
     #: `messagesOpenAIFormatted`: `{role, content, tool_calls?, tool_call_id?}`.
@@ -353,21 +357,29 @@ class Conversation:
         """`artifact.transcript`: the spoken lines joined by newlines."""
         return "\n".join(self.lines)
 
-    def system(self, time_ms: int) -> None:
+    def _seconds(self, time_ms: int) -> float:
+        return round((time_ms - self.started_ms) / 1000, 3)
+
+    def system(self) -> None:
         """Add the system prompt, as every artifact starts."""
         self.messages.append(
-            {"role": "system", "message": SYSTEM_PROMPT, "time": time_ms, "secondsFromStart": 0}
+            {
+                "role": "system",
+                "message": SYSTEM_PROMPT,
+                "time": self.started_ms,
+                "secondsFromStart": 0,
+            }
         )
         self.openai.append({"role": "system", "content": SYSTEM_PROMPT})
 
-    def say(self, role: str, text: str, start_ms: int, end_ms: int, started_ms: int) -> None:
+    def say(self, role: str, text: str, start_ms: int, end_ms: int) -> None:
         """Add one spoken line; `role` is `bot` or `user`."""
         item: Json = {
             "role": role,
             "message": text,
             "time": start_ms,
             "endTime": end_ms,
-            "secondsFromStart": round((start_ms - started_ms) / 1000, 3),
+            "secondsFromStart": self._seconds(start_ms),
             "duration": round((end_ms - start_ms) / 1000, 3),
         }
         if role == "bot":
@@ -376,7 +388,7 @@ class Conversation:
         self.openai.append({"role": "assistant" if role == "bot" else "user", "content": text})
         self.lines.append(("AI: " if role == "bot" else "User: ") + text)
 
-    def call_tools(self, calls: Sequence[Json], time_ms: int, started_ms: int) -> None:
+    def call_tools(self, calls: Sequence[Json], time_ms: int) -> None:
         """Add the model's tool calls; `calls` are `make_tool_call` dicts (any argument form).
 
         Artifacts carry arguments as JSON strings, as the model produced them.
@@ -398,12 +410,12 @@ class Conversation:
                 "toolCalls": openai_calls,
                 "message": "",
                 "time": time_ms,
-                "secondsFromStart": round((time_ms - started_ms) / 1000, 3),
+                "secondsFromStart": self._seconds(time_ms),
             }
         )
         self.openai.append({"role": "assistant", "content": "", "tool_calls": openai_calls})
 
-    def tool_result(self, call: Json, result: str, time_ms: int, started_ms: int) -> None:
+    def tool_result(self, call: Json, result: str, time_ms: int) -> None:
         """Add the result our server returned for `call`."""
         self.messages.append(
             {
@@ -412,7 +424,7 @@ class Conversation:
                 "name": call["function"]["name"],
                 "result": result,
                 "time": time_ms,
-                "secondsFromStart": round((time_ms - started_ms) / 1000, 3),
+                "secondsFromStart": self._seconds(time_ms),
             }
         )
         self.openai.append({"role": "tool", "tool_call_id": call["id"], "content": result})
@@ -461,7 +473,9 @@ _EXCHANGES: Final = (
         None,
     ),
 )
-_OPENING_REPLY: Final = "Hi, I'm calling about an order I placed last week. It still hasn't arrived."
+_OPENING_REPLY: Final = (
+    "Hi, I'm calling about an order I placed last week. It still hasn't arrived."
+)
 _CLOSING: Final = (
     "Is there anything else I can help you with today?",
     "No, that's everything. Thanks for your help.",
@@ -488,8 +502,8 @@ def conversation(
     Returns:
         The conversation, ready for an artifact.
     """
-    convo = Conversation()
-    convo.system(started_ms)
+    convo = Conversation(started_ms)
+    convo.system()
     turns = max(turns, 1)
     slot = duration_ms / turns
     for turn in range(turns):
@@ -503,17 +517,17 @@ def conversation(
             bot, user = _CLOSING
         else:
             bot, user, lookup = _EXCHANGES[position]
-        convo.say("bot", bot.format(**numbers), _at(begin, slot, 0.05), _at(begin, slot, 0.45), started_ms)
-        convo.say("user", user.format(**numbers), _at(begin, slot, 0.52), _at(begin, slot, 0.80), started_ms)
+        convo.say("bot", bot.format(**numbers), _at(begin, slot, 0.05), _at(begin, slot, 0.45))
+        convo.say("user", user.format(**numbers), _at(begin, slot, 0.52), _at(begin, slot, 0.80))
         if lookup is not None and lookups:
             order = lookup.format(**numbers)
             call = make_tool_call("lookup_order", {"order_id": order})
-            convo.call_tools([call], _at(begin, slot, 0.84), started_ms)
+            convo.call_tools([call], _at(begin, slot, 0.84))
             result = {"orderId": order, "status": "in_transit", "carrier": "UPS", "eta": "Tue"}
-            convo.tool_result(call, json.dumps(result), _at(begin, slot, 0.88), started_ms)
+            convo.tool_result(call, json.dumps(result), _at(begin, slot, 0.88))
     if ended:
         end = started_ms + duration_ms
-        convo.say("bot", FAREWELL, end - int(slot * 0.08), end, started_ms)
+        convo.say("bot", FAREWELL, end - int(slot * 0.08), end)
     return convo
 
 
@@ -532,7 +546,12 @@ def costs(*, duration_ms: int, turns: int) -> list[Json]:
     characters = 110 * turns
     model = {"provider": "openai", "model": "gpt-4o"}
     return [
-        {"type": "transport", "provider": "twilio", "minutes": minutes, "cost": _usd(minutes * 0.0085)},
+        {
+            "type": "transport",
+            "provider": "twilio",
+            "minutes": minutes,
+            "cost": _usd(minutes * 0.0085),
+        },
         {
             "type": "transcriber",
             "transcriber": {"provider": "deepgram", "model": "nova-2"},

@@ -1,0 +1,29 @@
+"""Test kit: realistic Vapi server messages without placing a phone call.
+
+    >>> from receiver.testing import make_message, REMOVE
+    >>> body = make_message("tool-calls", tool_calls=[("lookup_order", {"order_id": "A-1042"})])
+    >>> body["message"]["toolCallList"][0]["function"]["name"]
+    'lookup_order'
+
+See `receiver.testing.factories` for how keyword overrides resolve.
+"""
+
+from __future__ import annotations
+
+from receiver.testing.factories import (
+    CONVENIENCE_KEYWORDS,
+    MESSAGE_TYPES,
+    make_message,
+    sample_call,
+)
+from receiver.testing.overrides import REMOVE
+from receiver.testing.samples import make_tool_call
+
+__all__ = [
+    "CONVENIENCE_KEYWORDS",
+    "MESSAGE_TYPES",
+    "REMOVE",
+    "make_message",
+    "make_tool_call",
+    "sample_call",
+]
