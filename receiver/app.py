@@ -20,6 +20,9 @@ from receiver.errors import MethodNotAllowed, PayloadTooLarge, RequestError, Uns
 from receiver.log import logger
 
 
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
 def build_app(
     core: ReceiverCore,
     *,
@@ -28,7 +31,8 @@ def build_app(
     on_startup: Callable[[], None] | None = None,
 ) -> Starlette:
     """A Starlette app serving the webhook at `path` and a liveness probe at `health_path`."""
-    routes = [Route(path, webhook_endpoint(core), methods=None)]
+    # Every method reaches the endpoint, so that the wrong one gets our JSON 405.
+    routes = [Route(path, webhook_endpoint(core), methods=_ALL_METHODS)]
     if health_path:
         routes.append(Route(health_path, _health, methods=["GET", "HEAD"]))
 

@@ -99,14 +99,14 @@ class ReceiverCore:
         message = self._parse(raw)
         if message is None:
             return self._answer(kind, self.dispatcher.fallback(kind))
-        answer = await self.dispatcher.respond(message)
-        background = self.dispatcher.observe if self.dispatcher.has_observers(kind) else None
-        outcome = self._answer(kind, answer)
-        if background is None:
+        outcome = self._answer(kind, await self.dispatcher.respond(message))
+        if not self.dispatcher.has_observers(kind):
             return outcome
-        return Outcome(
-            outcome.status, outcome.body, outcome.media_type, lambda: background(message)
-        )
+
+        async def observe() -> None:
+            await self.dispatcher.observe(message)
+
+        return Outcome(outcome.status, outcome.body, outcome.media_type, observe)
 
     def _observer_task(self, raw: dict[str, Any]) -> Callable[[], Awaitable[None]] | None:
         kind: str = raw["type"]

@@ -84,7 +84,7 @@ def test_oversized_streamed_body_gets_413_without_content_length(client: TestCli
         (b'{"message": []}', 'must have a "message" object (an array)'),
         (b'{"message": {}}', '"message.type" must be a non-empty string'),
         (b'{"message": {"type": 7}}', '"message.type" must be a non-empty string'),
-        (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+        (b"[" * 20_000 + b"]" * 20_000, "not valid JSON"),
         (b'{"message": {"type": "hang", "n": ' + b"9" * 5000 + b"}}", "not valid JSON"),
     ],
     ids=[

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from receiver.message_types import KNOWN_TYPES
 from receiver.testing import (
     CONVENIENCE_KEYWORDS,
     MESSAGE_TYPES,
@@ -107,7 +108,7 @@ def sdk() -> Sdk:
 
 def with_string_arguments(message: Json) -> Json:
     """`message` with tool-call arguments JSON-encoded, the form the SDK schema declares."""
-    copy = json.loads(json.dumps(message))
+    copy: Json = json.loads(json.dumps(message))
     calls = copy.get("toolCallList", []) + [t["toolCall"] for t in copy["toolWithToolCallList"]]
     for call in calls:
         call["function"]["arguments"] = json.dumps(call["function"]["arguments"])
@@ -118,6 +119,10 @@ SDK_TYPES = [t for t in MESSAGE_TYPES if t != "function-call"]
 
 
 # -- the schema oracle ------------------------------------------------------------------------
+
+
+def test_message_types_are_known_to_the_receiver() -> None:
+    assert set(MESSAGE_TYPES) <= KNOWN_TYPES
 
 
 def test_message_types_are_the_sdk_union_plus_legacy_function_call(sdk: Sdk) -> None:
@@ -326,12 +331,30 @@ def test_the_long_report_still_validates(sdk: Sdk) -> None:
     assert sdk.errors(make_message("end-of-call-report", minutes=120)["message"]) == []
 
 
+@pytest.mark.parametrize(
+    "message_type", ["conversation-update", "knowledge-base-request", "call.endpointing.request"]
+)
+def test_conversation_messages_end_with_the_caller_speaking(message_type: str) -> None:
+    for turns in (1, 2, 3, 8):
+        message = make_message(message_type, turns=turns)["message"]
+        assert message["messages"][-1]["role"] == "user"
+        assert message["messagesOpenAIFormatted"][-1]["role"] == "user"
+        assert message["messages"] == message["artifact"]["messages"]
+
+
 def test_turns_knob_sets_the_conversation_length() -> None:
     short = make_message("conversation-update", turns=1)["message"]
     long = make_message("conversation-update", turns=12)["message"]
-    assert len(long["messages"]) > len(short["messages"])
-    assert long["messages"] == long["artifact"]["messages"]
-    assert short["messagesOpenAIFormatted"][-1]["role"] == "user"
+    assert len(short["messages"]) == 3  # system prompt, greeting, reply
+    assert len(long["messages"]) > 2 * 12
+
+
+def test_repeated_parts_are_copies_not_shared_objects() -> None:
+    message = make_message("conversation-update", messages__1__message="changed")["message"]
+    assert message["messages"][1]["message"] == "changed"
+    assert message["artifact"]["messages"][1]["message"] != "changed"
+    tools = make_message("tool-calls", tool_call_list__0__id="call_x")["message"]
+    assert tools["toolWithToolCallList"][0]["toolCall"]["id"] != "call_x"
 
 
 def test_status_update_statuses_shape_the_message() -> None:

@@ -399,7 +399,7 @@ CASES = [
         KnowledgeBaseRequestMessage,
         {"messages": conversation(), "messagesOpenAIFormatted": openai_conversation()},
         required=("messagesOpenAIFormatted",),
-        expect={"messages_open_ai_formatted[2].content": "What's the weather in Paris?"},
+        expect={"messages_open_ai_formatted[2]['content']": "What's the weather in Paris?"},
     ),
     Case(
         "model-output",
@@ -1226,7 +1226,7 @@ def test_function_call_message_tool_call() -> None:
     message = parse_message(payload)
     assert isinstance(message, FunctionCallMessage)
     assert message.tool_call == ToolCall("", "f", {"a": 1})
-    assert message.tool_call.raw is payload["functionCall"]
+    assert message.tool_call.raw == payload["functionCall"]
 
 
 # -- speed -------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ _SECRET_WORDS: Final = re.compile(
 )
 # Names that contain a secret word but hold no secret: ids and URLs *of* secrets
 # (`credentialId`, `tokenUrl`, `secretId`) and token counts (`maxTokens`, `promptTokens`).
-_NOT_SECRET_SUFFIXES: Final = ("id", "ids", "url", "urls", "tokens", "at")
+_NOT_SECRET_SUFFIXES: Final = ("id", "ids", "url", "urls", "tokens")
 _SEPARATORS: Final = str.maketrans("", "", "_-. ")
 
 
@@ -49,8 +49,8 @@ def is_secret_key(name: str) -> bool:
 def redact(value: Any) -> Any:
     """A copy of `value` with every secret-looking key of nested dicts masked.
 
-    Lists and dicts are copied only as deep as needed to mask; other values (including models,
-    which redact themselves in their own repr) are returned as they are.
+    Dicts, lists and tuples are copied; other values (including models, which redact
+    themselves in their own repr) are returned as they are. For reprs and logs only.
 
     Args:
         value: any JSON-like value.

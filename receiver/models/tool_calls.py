@@ -44,8 +44,9 @@ class ToolCall:
     name: str
     arguments: dict[str, Any] = field(default_factory=dict, hash=False)
     arguments_error: str | None = None
-    tool: dict[str, Any] | None = field(default=None, hash=False, repr=False)
-    raw: dict[str, Any] = field(default_factory=dict, hash=False, repr=False)
+    # Provenance, not identity: two calls are equal when id, name and arguments are.
+    tool: dict[str, Any] | None = field(default=None, hash=False, compare=False, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
 
 def normalise_tool_calls(message: Mapping[str, Any]) -> list[ToolCall]:

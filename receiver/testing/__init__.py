@@ -17,7 +17,7 @@ from receiver.testing.factories import (
     sample_call,
 )
 from receiver.testing.overrides import REMOVE
-from receiver.testing.samples import make_tool_call
+from receiver.testing.tools import make_tool_call
 
 __all__ = [
     "CONVENIENCE_KEYWORDS",

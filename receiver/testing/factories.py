@@ -4,6 +4,15 @@
 POST for that type: a call with consistent ids, the phone number row, the assistant, the
 customer and the type's own fields, all camelCase, valid against the official SDK models.
 
+What the defaults look like: an inbound Twilio call (`ringing` for assistant-request, which
+has no assistant yet; `ended` for end-of-call-report and the call.* events, which carry only
+the call; otherwise `in-progress`), the stored phone number row, the stored assistant with
+its tools, and the customer. The types that carry the conversation (conversation-update,
+knowledge-base-request, call.endpointing.request, tool-calls, transfer- and
+handoff-destination-request, a forwarding status-update, end-of-call-report) also carry a
+live `artifact`. chat.*, session.* and campaign.predial have no call. Ids are fresh uuid4
+values on every call; times are now.
+
 How keyword overrides resolve, in this order:
 
 1. **Convenience keywords** are consumed first and shape the payload everywhere the fact
@@ -11,12 +20,14 @@ How keyword overrides resolve, in this order:
    `assistant_id` (call.assistantId and assistant.id), `phone_number_id`
    (call.phoneNumberId and phoneNumber.id), `customer_number` (call.customer.number and
    customer.number), `web_call=True` (call.type webCall, no phoneNumberId, no phoneNumber,
-   no customer unless `customer_number` is given). They never add an object the type does
-   not have (assistant-request has no assistant, so `assistant_id` only sets ids elsewhere).
+   no customer unless `customer_number` is given). They never add what the type lacks:
+   assistant-request has no assistant and no call.assistantId, so `assistant_id` changes
+   nothing there (set `call__assistant_id=` to have one).
    Per type, see `CONVENIENCE_KEYWORDS`: e.g. `tool_calls`, `tool_name`, `arguments`,
    `arguments_as_json` for tool-calls; `function_name`, `parameters` for function-call;
    `minutes`, `turns`, `ended_reason` for end-of-call-report; `status`, `ended_reason` for
-   status-update; `turns` for the types that carry the conversation.
+   status-update; `turns` for the types that carry the conversation. Elsewhere such a
+   name is an ordinary path (`turns=3` on `hang` sets message.turns).
 2. **Path keywords** (every other keyword) are then set literally, in the order written:
    snake_case segments become camelCase (`phone_number_id` -> `phoneNumberId`), segments
    that are already camelCase stay unchanged, `__` walks into nested objects creating dicts
@@ -24,75 +35,38 @@ How keyword overrides resolve, in this order:
    always wins over a convenience keyword, and a later path over an earlier one.
 
 Values are never converted, so a dict value is the escape hatch for snake_case JSON keys:
-`call__assistant_overrides={"variableValues": {"first_name": "Ann"}}`.
+`call__assistant_overrides={"variableValues": {"first_name": "Ann"}}`. The message type is
+positional-only, so `type=` is a path like any other and sets `message.type` literally.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
+from receiver.testing.conversation import SECONDS_PER_TURN, Conversation, conversation
 from receiver.testing.overrides import REMOVE, apply_overrides
 from receiver.testing.samples import (
-    SECONDS_PER_TURN,
     CallContext,
-    Conversation,
-    ToolSpec,
     assistant_object,
     call_object,
     campaign_contact,
     chat_object,
-    conversation,
     costs,
     customer_object,
-    make_tool_call,
     new_id,
     phone_number_row,
     session_object,
-    tool_definition,
 )
+from receiver.testing.tools import arguments_of, to_tool_calls, tool_definition
 
 __all__ = ["CONVENIENCE_KEYWORDS", "MESSAGE_TYPES", "make_message", "sample_call"]
 
 Json = dict[str, Any]
 Knobs = dict[str, Any]
-
-#: The 29 types of the SDK's ServerMessage union, then the legacy `function-call`.
-MESSAGE_TYPES: Final = (
-    "assistant-request",
-    "conversation-update",
-    "end-of-call-report",
-    "handoff-destination-request",
-    "hang",
-    "knowledge-base-request",
-    "model-output",
-    "phone-call-control",
-    "speech-update",
-    "status-update",
-    "tool-calls",
-    "transfer-destination-request",
-    "transfer-update",
-    "transcript",
-    "user-interrupted",
-    "language-change-detected",
-    "voice-input",
-    "assistant.speechStarted",
-    "voice-request",
-    "call.endpointing.request",
-    "chat.created",
-    "chat.deleted",
-    "session.created",
-    "session.updated",
-    "session.deleted",
-    "call.deleted",
-    "call.delete.failed",
-    "call.artifact.upload",
-    "campaign.predial",
-    "function-call",
-)
+Builder = Callable[[CallContext, Knobs], Json]
 
 _SHARED_KEYWORDS: Final = (
     "call_id",
@@ -118,7 +92,7 @@ CONVENIENCE_KEYWORDS: Final[Mapping[str, frozenset[str]]] = {
 }
 
 _TRANSFER_NUMBER: Final = "+14155550199"
-_DEFAULT_TOOL: Final = ToolSpec("lookup_order", {"order_id": "A-1042"})
+_DEFAULT_TOOL: Final = ("lookup_order", {"order_id": "A-1042"})
 _SUMMARY: Final = (
     "The caller asked about a late order. Riley looked it up, confirmed it is in transit with "
     "UPS for delivery on Tuesday, arranged a hold at an access point and set up a return."
@@ -160,8 +134,14 @@ def make_message(type: str, /, **overrides: Any) -> Json:
 def sample_call(**overrides: Any) -> Json:
     """A Call object (PROTOCOL.md 9.1) of an inbound phone call in progress.
 
-    For building a message by hand, or for answering code that looks calls up. Accepts the
-    shared convenience keywords of `make_message`; other keywords are paths into the call.
+    For building a message by hand, or for answering code that looks calls up.
+
+    Args:
+        **overrides: The shared convenience keywords of `make_message` (`call_id`,
+            `web_call`, ...); other keywords are paths into the call (`status="ended"`).
+
+    Returns:
+        The call, a plain dict with fresh ids.
 
     Example:
         >>> sample_call(status="ended", customer__number="+441632960961")["customer"]
@@ -173,7 +153,7 @@ def sample_call(**overrides: Any) -> Json:
     return call
 
 
-def _take(overrides: dict[str, Any], names: Sequence[str] | frozenset[str]) -> Knobs:
+def _take(overrides: dict[str, Any], names: Collection[str]) -> Knobs:
     taken = {name: overrides.pop(name) for name in names if name in overrides}
     for name, value in taken.items():
         if value is REMOVE:
@@ -216,7 +196,7 @@ def _envelope(
     *,
     call: Json | None = None,
     assistant: bool = True,
-    tools: Sequence[ToolSpec] = (),
+    tools: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Json:
     """`type`, `timestamp`, `call`, `phoneNumber`, `customer`, `assistant` for a call message."""
     message: Json = {"type": type_, "timestamp": ctx.now_ms}
@@ -228,7 +208,7 @@ def _envelope(
     if ctx.customer_number is not None:
         message["customer"] = customer_object(ctx)
     if assistant:
-        message["assistant"] = assistant_object(ctx, tools=tools)
+        message["assistant"] = assistant_object(ctx, tools=tools or dict([_DEFAULT_TOOL]))
     return message
 
 
@@ -241,21 +221,18 @@ def _live(ctx: CallContext, turns: int, *, lookups: bool = True) -> Conversation
     )
 
 
-def _artifact(convo: Conversation) -> Json:
-    return {
-        "messages": convo.messages,
-        "messagesOpenAIFormatted": convo.openai,
-        "transcript": convo.transcript,
-    }
+def _with_conversation(type_: str) -> Builder:
+    """A builder for a message carrying the conversation so far (`turns=`, default 3)."""
 
+    def build(ctx: CallContext, knobs: Knobs) -> Json:
+        convo = _live(ctx, knobs.get("turns", 3))
+        message = _envelope(ctx, type_)
+        message["artifact"] = convo.artifact()
+        message["messages"] = convo.messages
+        message["messagesOpenAIFormatted"] = convo.openai
+        return message
 
-def _with_conversation(ctx: CallContext, type_: str, turns: int) -> Json:
-    convo = _live(ctx, turns)
-    message = _envelope(ctx, type_)
-    message["messages"] = convo.messages
-    message["messagesOpenAIFormatted"] = convo.openai
-    message["artifact"] = _artifact(convo)
-    return message
+    return build
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -270,18 +247,6 @@ def _positive_int(value: Any, name: str) -> int:
 def _assistant_request(ctx: CallContext, knobs: Knobs) -> Json:
     ringing = _call(ctx, "ringing", assistant=False, created_ms=ctx.now_ms - 350)
     return _envelope(ctx, "assistant-request", call=ringing, assistant=False)
-
-
-def _conversation_update(ctx: CallContext, knobs: Knobs) -> Json:
-    return _with_conversation(ctx, "conversation-update", knobs.get("turns", 3))
-
-
-def _knowledge_base_request(ctx: CallContext, knobs: Knobs) -> Json:
-    return _with_conversation(ctx, "knowledge-base-request", knobs.get("turns", 3))
-
-
-def _endpointing_request(ctx: CallContext, knobs: Knobs) -> Json:
-    return _with_conversation(ctx, "call.endpointing.request", knobs.get("turns", 2))
 
 
 def _end_of_call_report(ctx: CallContext, knobs: Knobs) -> Json:
@@ -313,7 +278,7 @@ def _end_of_call_report(ctx: CallContext, knobs: Knobs) -> Json:
     convo = conversation(started_ms=started, duration_ms=duration, turns=turns)
     item_costs = costs(duration_ms=duration, turns=turns)
     recording = f"https://storage.vapi.ai/{ctx.call_id}-{ended}-{new_id()}"
-    artifact = _artifact(convo) | {
+    artifact = convo.artifact() | {
         "recordingUrl": f"{recording}-mono.wav",
         "stereoRecordingUrl": f"{recording}-stereo.wav",
         "recording": {
@@ -357,102 +322,61 @@ def _status_update(ctx: CallContext, knobs: Knobs) -> Json:
             "messagesOpenAIFormatted": convo.openai,
             "transcript": convo.transcript,
             "summary": "The caller asked to speak to a person about a billing question.",
-            "artifact": _artifact(convo),
+            "artifact": convo.artifact(),
         }
     return message
 
 
-def _tool_specs(knobs: Knobs) -> list[Json]:
-    """Tool calls from `tool_calls=` or `tool_name=`/`arguments=`, as `make_tool_call` dicts."""
-    as_json = bool(knobs.get("arguments_as_json", False))
-    if "tool_calls" in knobs:
-        if "tool_name" in knobs or "arguments" in knobs:
-            raise TypeError("pass either tool_calls= or tool_name=/arguments=, not both")
-        items = knobs["tool_calls"]
-    else:
-        name = knobs.get("tool_name", _DEFAULT_TOOL.name)
-        arguments = knobs.get(
-            "arguments", _DEFAULT_TOOL.arguments if "tool_name" not in knobs else {}
-        )
-        items = [(name, arguments)]
-    calls = []
-    for item in items:
-        if isinstance(item, dict):
-            call = item
-        elif isinstance(item, str):
-            call = make_tool_call(item, arguments_as_json=as_json)
-        elif isinstance(item, tuple) and len(item) == 2:
-            call = make_tool_call(item[0], item[1], arguments_as_json=as_json)
-        else:
-            raise TypeError(
-                f"tool_calls= takes (name, arguments) pairs, names or make_tool_call() dicts, "
-                f"not {item!r}"
-            )
-        calls.append(call)
-    return calls
-
-
 def _tool_calls(ctx: CallContext, knobs: Knobs) -> Json:
-    calls = _tool_specs(knobs)
-    specs = [ToolSpec(c["function"]["name"], _example_arguments(c)) for c in calls]
-    message = _envelope(ctx, "tool-calls", tools=_unique(specs))
+    if "tool_calls" in knobs and ("tool_name" in knobs or "arguments" in knobs):
+        raise TypeError("pass either tool_calls= or tool_name=/arguments=, not both")
+    if "tool_calls" in knobs:
+        items = knobs["tool_calls"]
+    elif "tool_name" in knobs:
+        items = [(knobs["tool_name"], knobs.get("arguments", {}))]
+    else:
+        items = [(_DEFAULT_TOOL[0], knobs.get("arguments", _DEFAULT_TOOL[1]))]
+    calls = to_tool_calls(items, arguments_as_json=bool(knobs.get("arguments_as_json")))
+    tools: dict[str, Mapping[str, Any]] = {}
+    for call in calls:
+        tools.setdefault(call["function"]["name"], arguments_of(call))
+    message = _envelope(ctx, "tool-calls", tools=tools)
     convo = _live(ctx, 2, lookups=False)
     if calls:
         convo.call_tools(calls, ctx.now_ms - 150)
     message["toolCallList"] = copy.deepcopy(calls)
     message["toolWithToolCallList"] = [
-        tool_definition(spec) | {"toolCall": copy.deepcopy(call)}
-        for spec, call in zip(specs, calls, strict=True)
+        tool_definition(c["function"]["name"], tools[c["function"]["name"]])
+        | {"toolCall": copy.deepcopy(c)}
+        for c in calls
     ]
-    message["artifact"] = _artifact(convo)
+    message["artifact"] = convo.artifact()
     return message
-
-
-def _example_arguments(call: Json) -> Mapping[str, Any]:
-    arguments = call["function"]["arguments"]
-    if isinstance(arguments, str):
-        decoded = json.loads(arguments) if arguments else {}
-        return decoded if isinstance(decoded, dict) else {}
-    return arguments if isinstance(arguments, Mapping) else {}
-
-
-def _unique(specs: Sequence[ToolSpec]) -> list[ToolSpec]:
-    seen: dict[str, ToolSpec] = {}
-    for spec in specs:
-        seen.setdefault(spec.name, spec)
-    return list(seen.values())
 
 
 def _function_call(ctx: CallContext, knobs: Knobs) -> Json:
-    name = knobs.get("function_name", _DEFAULT_TOOL.name)
-    parameters = knobs.get("parameters", _DEFAULT_TOOL.arguments)
-    message = _envelope(ctx, "function-call", tools=[ToolSpec(name, _as_mapping(parameters))])
-    message["functionCall"] = {"name": name, "parameters": _plain(parameters)}
+    name = knobs.get("function_name", _DEFAULT_TOOL[0])
+    parameters = copy.deepcopy(knobs.get("parameters", _DEFAULT_TOOL[1]))
+    example = parameters if isinstance(parameters, Mapping) else {}
+    message = _envelope(ctx, "function-call", tools={name: example})
+    message["functionCall"] = {"name": name, "parameters": parameters}
     return message
-
-
-def _as_mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _plain(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _transfer_destination_request(ctx: CallContext, knobs: Knobs) -> Json:
     convo = _live(ctx, 2)
-    return _envelope(ctx, "transfer-destination-request") | {"artifact": _artifact(convo)}
+    return _envelope(ctx, "transfer-destination-request") | {"artifact": convo.artifact()}
 
 
 def _handoff_destination_request(ctx: CallContext, knobs: Knobs) -> Json:
     convo = _live(ctx, 2)
     return _envelope(ctx, "handoff-destination-request") | {
         "parameters": {"destination": "dynamic", "reason": "billing question"},
-        "artifact": _artifact(convo),
+        "artifact": convo.artifact(),
     }
 
 
-def _fields(type_: str, **fields: Any) -> Callable[[CallContext, Knobs], Json]:
+def _fields(type_: str, **fields: Any) -> Builder:
     """A builder for a call message whose own fields are constants (plus fresh ids)."""
 
     def build(ctx: CallContext, knobs: Knobs) -> Json:
@@ -462,7 +386,7 @@ def _fields(type_: str, **fields: Any) -> Callable[[CallContext, Knobs], Json]:
     return build
 
 
-def _call_event(type_: str, status: str, **fields: Any) -> Callable[[CallContext, Knobs], Json]:
+def _call_event(type_: str, status: str, **fields: Any) -> Builder:
     """A builder for an event about a finished call: only the call, no phone or assistant."""
 
     def build(ctx: CallContext, knobs: Knobs) -> Json:
@@ -480,14 +404,14 @@ def _call_event(type_: str, status: str, **fields: Any) -> Callable[[CallContext
     return build
 
 
-def _chat_event(type_: str) -> Callable[[CallContext, Knobs], Json]:
+def _chat_event(type_: str) -> Builder:
     def build(ctx: CallContext, knobs: Knobs) -> Json:
         return {"type": type_, "timestamp": ctx.now_ms, "chat": chat_object(ctx)}
 
     return build
 
 
-def _session_event(type_: str, status: str) -> Callable[[CallContext, Knobs], Json]:
+def _session_event(type_: str, status: str) -> Builder:
     def build(ctx: CallContext, knobs: Knobs) -> Json:
         session = session_object(ctx, status=status)
         return {"type": type_, "timestamp": ctx.now_ms, "session": session}
@@ -519,13 +443,13 @@ def _voice_request(ctx: CallContext, knobs: Knobs) -> Json:
     }
 
 
-_BUILDERS: Final[Mapping[str, Callable[[CallContext, Knobs], Json]]] = {
+_BUILDERS: Final[Mapping[str, Builder]] = {
     "assistant-request": _assistant_request,
-    "conversation-update": _conversation_update,
+    "conversation-update": _with_conversation("conversation-update"),
     "end-of-call-report": _end_of_call_report,
     "handoff-destination-request": _handoff_destination_request,
     "hang": _fields("hang"),
-    "knowledge-base-request": _knowledge_base_request,
+    "knowledge-base-request": _with_conversation("knowledge-base-request"),
     "model-output": _fields("model-output", output={"content": "Let me check "}, turnId=new_id),
     "phone-call-control": _fields(
         "phone-call-control",
@@ -564,7 +488,7 @@ _BUILDERS: Final[Mapping[str, Callable[[CallContext, Knobs], Json]]] = {
         source="model",
     ),
     "voice-request": _voice_request,
-    "call.endpointing.request": _endpointing_request,
+    "call.endpointing.request": _with_conversation("call.endpointing.request"),
     "chat.created": _chat_event("chat.created"),
     "chat.deleted": _chat_event("chat.deleted"),
     "session.created": _session_event("session.created", "active"),
@@ -584,3 +508,6 @@ _BUILDERS: Final[Mapping[str, Callable[[CallContext, Knobs], Json]]] = {
     "campaign.predial": _campaign_predial,
     "function-call": _function_call,
 }
+
+#: The 29 types of the SDK's ServerMessage union, then the legacy `function-call`.
+MESSAGE_TYPES: Final = tuple(_BUILDERS)

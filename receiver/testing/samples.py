@@ -1,37 +1,34 @@
 """Realistic sub-objects of Vapi messages: the call, the phone number row, the assistant,
-the customer, a conversation with its artifact, and the tool calls made during it.
+the customer, costs, and the chat, session and campaign contact of the non-call events.
 
 The shapes follow PROTOCOL.md sections 9 and 10 and real captured payloads (camelCase keys,
-epoch-millisecond message times, ISO-8601 object timestamps). Everything here is plain
-dicts; `factories` assembles them into whole messages.
+ISO-8601 object timestamps, many null columns). Everything here is plain dicts;
+`factories` assembles them into whole messages.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from receiver.testing.conversation import GREETING, SYSTEM_PROMPT
+from receiver.testing.tools import tool_definition
+
 __all__ = [
     "CallContext",
-    "Conversation",
-    "ToolSpec",
     "assistant_object",
     "call_object",
     "campaign_contact",
     "chat_object",
-    "conversation",
     "costs",
     "customer_object",
     "iso_time",
-    "make_tool_call",
     "new_id",
     "phone_number_row",
     "session_object",
-    "tool_definition",
 ]
 
 Json = dict[str, Any]
@@ -39,44 +36,9 @@ Json = dict[str, Any]
 BUSINESS_NUMBER: Final = "+14155550142"
 CUSTOMER_NUMBER: Final = "+12125550173"
 WEBHOOK_URL: Final = "https://receiver.example.com/vapi/webhook"
-TOOL_SERVER_URL: Final = "https://receiver.example.com/vapi/tools"
-STORAGE_URL: Final = "https://storage.vapi.ai"
 MONITOR_HOST: Final = "phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai"
 
-#: Seconds one exchange (assistant line plus user reply) takes in a generated conversation.
-SECONDS_PER_TURN: Final = 8.0
-
 ASSISTANT_NAME: Final = "Riley - Support"
-GREETING: Final = (
-    "Thanks for calling Northwind Outfitters, this is Riley. How can I help you today?"
-)
-FAREWELL: Final = "Thanks for calling Northwind Outfitters. Have a great day!"
-SYSTEM_PROMPT: Final = (
-    "You are Riley, the phone support assistant of Northwind Outfitters, an online shop for "
-    "outdoor clothing and gear. Callers reach you about orders, deliveries, returns and "
-    "exchanges.\n\n"
-    "Style: warm, brief and concrete. This is a voice conversation: keep every answer to one "
-    "or two short sentences, never read out lists longer than three items, spell order "
-    "numbers character by character when you confirm them, and never use markdown.\n\n"
-    "Orders: when a caller mentions an order, ask for the order number (it looks like A-1042) "
-    "and call the lookup_order tool before you say anything about its status. Never guess a "
-    "delivery date. If the parcel is in transit, offer to have it held at a carrier access "
-    "point; addresses cannot be changed once an order has shipped.\n\n"
-    "Returns: returns are free within thirty days of delivery for unworn items with tags. "
-    "Look the order up first, then tell the caller whether it is eligible; a prepaid label "
-    "is emailed to the address on the account.\n\n"
-    "Escalation: if the caller asks for a person, is upset after two attempts, or the "
-    "question is about billing disputes, say that you will transfer them and call the "
-    "transferCall tool. Never collect card numbers over the phone.\n\n"
-    "End the call politely with the endCall tool once the caller has nothing else to ask."
-)
-
-#: Tool descriptions for the tools the sample conversation uses; other names get a generic one.
-TOOL_DESCRIPTIONS: Final = {
-    "lookup_order": "Look up an order by its number and return its status and delivery date.",
-    "create_return_label": "Email a prepaid return label for an order to the account address.",
-}
-
 DEFAULT_SERVER_MESSAGES: Final = (
     "conversation-update",
     "end-of-call-report",
@@ -236,87 +198,9 @@ def phone_number_row(ctx: CallContext, *, assistant_id: str | None) -> Json:
     }
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    """One tool call to put in a message: the function name and its arguments."""
-
-    name: str
-    arguments: Mapping[str, Any] = field(default_factory=dict)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "string"
-
-
-def tool_definition(spec: ToolSpec) -> Json:
-    """The function tool definition an assistant carries for `spec` (`model.tools[i]`).
-
-    The JSON-schema parameters are derived from the example arguments, so the definition
-    and the call agree.
-    """
-    description = TOOL_DESCRIPTIONS.get(spec.name, spec.name.replace("_", " ").capitalize() + ".")
-    return {
-        "type": "function",
-        "function": {
-            "name": spec.name,
-            "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": {k: {"type": _json_type(v)} for k, v in spec.arguments.items()},
-                "required": list(spec.arguments),
-            },
-        },
-        "async": False,
-        "server": {"url": TOOL_SERVER_URL, "timeoutSeconds": 20},
-        "messages": [],
-    }
-
-
-def make_tool_call(
-    name: str,
-    arguments: Mapping[str, Any] | None = None,
-    id: str | None = None,
-    *,
-    arguments_as_json: bool = False,
-) -> Json:
-    """One entry of `toolCallList`: `{id, type: "function", function: {name, arguments}}`.
-
-    Real payloads carry `arguments` as a JSON object, while the SDK schema says string;
-    `arguments_as_json=True` produces the schema's form so both can be tested.
-
-    Args:
-        name: The function name the model called.
-        arguments: The arguments the model supplied (default: none).
-        id: The tool call id; default a fresh OpenAI-style `call_...` id.
-        arguments_as_json: Encode the arguments as a JSON string instead of an object.
-
-    Returns:
-        The tool call as a dict.
-
-    Example:
-        >>> make_tool_call("lookup_order", {"order_id": "A-1042"}, id="call_1")["function"]
-        {'name': 'lookup_order', 'arguments': {'order_id': 'A-1042'}}
-    """
-    args = dict(arguments or {})
-    return {
-        "id": id if id is not None else "call_" + uuid.uuid4().hex[:24],
-        "type": "function",
-        "function": {"name": name, "arguments": json.dumps(args) if arguments_as_json else args},
-    }
-
-
-def assistant_object(ctx: CallContext, *, tools: Sequence[ToolSpec] = ()) -> Json:
-    """`message.assistant`: the resolved assistant, with the definitions of `tools`."""
+def assistant_object(ctx: CallContext, *, tools: Mapping[str, Mapping[str, Any]]) -> Json:
+    """`message.assistant`: the stored assistant, defining `tools` (name -> example arguments)."""
     created = iso_time(ctx.now_ms - 86_400_000 * 30)
-    specs = list(tools) or [ToolSpec("lookup_order", {"order_id": "A-1042"})]
     return {
         "id": ctx.assistant_id,
         "orgId": ctx.org_id,
@@ -326,7 +210,7 @@ def assistant_object(ctx: CallContext, *, tools: Sequence[ToolSpec] = ()) -> Jso
             "provider": "openai",
             "model": "gpt-4o",
             "messages": [{"role": "system", "content": SYSTEM_PROMPT}],
-            "tools": [tool_definition(spec) for spec in specs],
+            "tools": [tool_definition(name, args) for name, args in tools.items()],
             "temperature": 0.4,
             "maxTokens": 250,
         },
@@ -337,202 +221,6 @@ def assistant_object(ctx: CallContext, *, tools: Sequence[ToolSpec] = ()) -> Jso
         "createdAt": created,
         "updatedAt": created,
     }
-
-
-@dataclass
-class Conversation:
-    """A conversation in the three forms an artifact carries it, built line by line."""
-
-    #: When the conversation started, epoch ms; `secondsFromStart` counts from here.
-    started_ms: int
-    #: `artifact.messages`: system/bot/user/tool_calls/tool_call_result items.
-    messages: list[Json] = field(default_factory=list)
-    #: `messagesOpenAIFormatted`: `{role, content, tool_calls?, tool_call_id?}`.
-    openai: list[Json] = field(default_factory=list)
-    #: Lines of `artifact.transcript` (`AI: ...` / `User: ...`).
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def transcript(self) -> str:
-        """`artifact.transcript`: the spoken lines joined by newlines."""
-        return "\n".join(self.lines)
-
-    def _seconds(self, time_ms: int) -> float:
-        return round((time_ms - self.started_ms) / 1000, 3)
-
-    def system(self) -> None:
-        """Add the system prompt, as every artifact starts."""
-        self.messages.append(
-            {
-                "role": "system",
-                "message": SYSTEM_PROMPT,
-                "time": self.started_ms,
-                "secondsFromStart": 0,
-            }
-        )
-        self.openai.append({"role": "system", "content": SYSTEM_PROMPT})
-
-    def say(self, role: str, text: str, start_ms: int, end_ms: int) -> None:
-        """Add one spoken line; `role` is `bot` or `user`."""
-        item: Json = {
-            "role": role,
-            "message": text,
-            "time": start_ms,
-            "endTime": end_ms,
-            "secondsFromStart": self._seconds(start_ms),
-            "duration": round((end_ms - start_ms) / 1000, 3),
-        }
-        if role == "bot":
-            item["source"] = ""
-        self.messages.append(item)
-        self.openai.append({"role": "assistant" if role == "bot" else "user", "content": text})
-        self.lines.append(("AI: " if role == "bot" else "User: ") + text)
-
-    def call_tools(self, calls: Sequence[Json], time_ms: int) -> None:
-        """Add the model's tool calls; `calls` are `make_tool_call` dicts (any argument form).
-
-        Artifacts carry arguments as JSON strings, as the model produced them.
-        """
-        openai_calls = [
-            {
-                "id": c["id"],
-                "type": "function",
-                "function": {
-                    "name": c["function"]["name"],
-                    "arguments": _as_json_text(c["function"]["arguments"]),
-                },
-            }
-            for c in calls
-        ]
-        self.messages.append(
-            {
-                "role": "tool_calls",
-                "toolCalls": openai_calls,
-                "message": "",
-                "time": time_ms,
-                "secondsFromStart": self._seconds(time_ms),
-            }
-        )
-        self.openai.append({"role": "assistant", "content": "", "tool_calls": openai_calls})
-
-    def tool_result(self, call: Json, result: str, time_ms: int) -> None:
-        """Add the result our server returned for `call`."""
-        self.messages.append(
-            {
-                "role": "tool_call_result",
-                "toolCallId": call["id"],
-                "name": call["function"]["name"],
-                "result": result,
-                "time": time_ms,
-                "secondsFromStart": self._seconds(time_ms),
-            }
-        )
-        self.openai.append({"role": "tool", "tool_call_id": call["id"], "content": result})
-
-
-def _as_json_text(arguments: Any) -> str:
-    return arguments if isinstance(arguments, str) else json.dumps(arguments)
-
-
-#: Middle exchanges, cycled for long calls: (assistant line, user reply, order to look up).
-#: `{order}` and `{earlier}` are order numbers that change on each pass through the cycle.
-_EXCHANGES: Final = (
-    (
-        "I'm sorry it's late. I can look that up for you. What's the order number?",
-        "Sure, it's {order}. I ordered it a week ago Tuesday.",
-        "{order}",
-    ),
-    (
-        "Thanks for waiting. Order {order} shipped with UPS and is in transit; the "
-        "estimated delivery is Tuesday.",
-        "Okay. Can I change the delivery address, though? I'll be at work all day.",
-        None,
-    ),
-    (
-        "Once a parcel has shipped I can't change the address, but UPS can hold it at an "
-        "access point near you. Would that work?",
-        "Yes, that would be great. The one on Market Street is closest to my office.",
-        None,
-    ),
-    (
-        "Done. It will be held at the Market Street access point, and you'll get a text when "
-        "it's ready to collect.",
-        "Perfect. While I have you, I'd like to return a jacket from an earlier order.",
-        None,
-    ),
-    (
-        "Of course. Returns are free within thirty days of delivery. Do you have that order "
-        "number handy?",
-        "Let me check. Yes, here it is: {earlier}.",
-        "{earlier}",
-    ),
-    (
-        "Got it. That jacket was delivered eighteen days ago, so it's eligible. I'll email a "
-        "prepaid return label to the address on your account.",
-        "Great, which email address will it go to? I have a couple of them.",
-        None,
-    ),
-)
-_OPENING_REPLY: Final = (
-    "Hi, I'm calling about an order I placed last week. It still hasn't arrived."
-)
-_CLOSING: Final = (
-    "Is there anything else I can help you with today?",
-    "No, that's everything. Thanks for your help.",
-)
-
-
-def conversation(
-    *, started_ms: int, duration_ms: int, turns: int, ended: bool = True, lookups: bool = True
-) -> Conversation:
-    """A support conversation of `turns` exchanges spread evenly over `duration_ms`.
-
-    Each exchange is an assistant line and the caller's reply. Replies that give an order
-    number are followed by a `lookup_order` tool call and its result. Long calls cycle
-    through the middle exchanges with new order numbers, so a two-hour report is as
-    repetitive as a real one, not a copy of one line.
-
-    Args:
-        started_ms: When the conversation started, epoch ms.
-        duration_ms: How long it has lasted so far.
-        turns: Number of exchanges, at least 1; the first is the greeting.
-        ended: The call is over: the last exchange is the closing one, then a goodbye.
-        lookups: Add the tool calls and results after replies that give an order number.
-
-    Returns:
-        The conversation, ready for an artifact.
-    """
-    convo = Conversation(started_ms)
-    convo.system()
-    turns = max(turns, 1)
-    slot = duration_ms / turns
-    for turn in range(turns):
-        begin = started_ms + int(turn * slot)
-        cycle, position = divmod(turn - 1, len(_EXCHANGES))
-        numbers = {"order": f"A-{1042 + cycle}", "earlier": f"A-{2817 + cycle}"}
-        lookup: str | None = None
-        if turn == 0:
-            bot, user = GREETING, _OPENING_REPLY
-        elif ended and turn == turns - 1:
-            bot, user = _CLOSING
-        else:
-            bot, user, lookup = _EXCHANGES[position]
-        convo.say("bot", bot.format(**numbers), _at(begin, slot, 0.05), _at(begin, slot, 0.45))
-        convo.say("user", user.format(**numbers), _at(begin, slot, 0.52), _at(begin, slot, 0.80))
-        if lookup is not None and lookups:
-            order = lookup.format(**numbers)
-            call = make_tool_call("lookup_order", {"order_id": order})
-            convo.call_tools([call], _at(begin, slot, 0.84))
-            result = {"orderId": order, "status": "in_transit", "carrier": "UPS", "eta": "Tue"}
-            convo.tool_result(call, json.dumps(result), _at(begin, slot, 0.88))
-    if ended:
-        end = started_ms + duration_ms
-        convo.say("bot", FAREWELL, end - int(slot * 0.08), end)
-    return convo
-
-
-def _at(begin: int, slot: float, fraction: float) -> int:
-    return begin + int(slot * fraction)
 
 
 def costs(*, duration_ms: int, turns: int) -> list[Json]:
