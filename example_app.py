@@ -52,7 +52,7 @@ def load_config() -> ReceiverConfig:
         f"Generated a development secret for the org level: {dev_secret}\n"
         "Send it as the x-vapi-secret header, e.g.\n"
         f"  curl -H 'content-type: application/json' -H 'x-vapi-secret: {dev_secret}' "
-        "-d '{\"message\": {\"type\": \"hang\"}}' http://127.0.0.1:8000/vapi",
+        '-d \'{"message": {"type": "hang"}}\' http://127.0.0.1:8000/vapi',
         flush=True,
     )
     return ReceiverConfig(org=LevelConfig((dev_secret,)), source="generated dev secret")
@@ -79,15 +79,21 @@ class Support(CallHandler):
     def on_end_of_call_report(self, message: EndOfCallReportMessage, call: Call | None) -> None:
         # Sync handlers run in a thread pool, after Vapi already has its 200.
         transcript = message.artifact.transcript or ""
-        log.info("call %s ended (%s), %d transcript characters",
-                 call.id if call else "?", message.ended_reason, len(transcript))
+        log.info(
+            "call %s ended (%s), %d transcript characters",
+            call.id if call else "?",
+            message.ended_reason,
+            len(transcript),
+        )
 
 
 receiver = Receiver(config=load_config(), handlers=[Support()])
 
 
 @receiver.on("transfer-destination-request")
-def transfer(message: TransferDestinationRequestMessage, call: Call | None) -> TransferDestinationResponse:
+def transfer(
+    message: TransferDestinationRequestMessage, call: Call | None
+) -> TransferDestinationResponse:
     return TransferDestinationResponse(
         destination=NumberDestination(number="+14155550123", message="Connecting you to billing."),
     )
@@ -137,4 +143,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

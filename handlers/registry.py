@@ -11,7 +11,7 @@ import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from handlers.call_handler import CallHandler
 from handlers.tools import TOOL_MARKER, ToolOptions, ToolSpec, build_tool_spec
@@ -64,7 +64,9 @@ class HandlerRegistry:
 
     # -- registration -----------------------------------------------------------------
 
-    def add(self, message_type: str, func: Callable[..., Any], *, allow_unknown: bool = False) -> None:
+    def add(
+        self, message_type: str, func: Callable[..., Any], *, allow_unknown: bool = False
+    ) -> None:
         """Register `func` for `message_type`.
 
         Request types (assistant-request, transfer-destination-request, ...) take one
@@ -124,25 +126,32 @@ class HandlerRegistry:
             spec = build_tool_spec(func, name=name, timeout=timeout)
         except TypeError as exc:
             raise RegistrationError(str(exc)) from None
-        if spec.name in self._tools:
+        if existing := self._tools.get(spec.name):
             raise RegistrationError(
-                f"tool {spec.name!r} is already registered ({self._tools[spec.name].func.__qualname__})"
+                f"tool {spec.name!r} is already registered ({existing.func.__qualname__})"
             )
         if taken := TOOL_TYPES & self._responders.keys():
             raise RegistrationError(_TOOLS_AND_RESPONDER.format(min(taken)))
         self._tools[spec.name] = spec
         return spec
 
+    @overload
+    def tool(self, name: F, /) -> F: ...
+    @overload
     def tool(
-        self, name: str | Callable[..., Any] | None = None, *, timeout: float | None = None
-    ) -> Any:
+        self, name: str | None = None, /, *, timeout: float | None = None
+    ) -> Callable[[F], F]: ...
+    def tool(
+        self, name: F | str | None = None, /, *, timeout: float | None = None
+    ) -> F | Callable[[F], F]:
         """Decorator form of `add_tool`: `@r.tool`, `@r.tool("name")`, `@r.tool(timeout=5)`."""
         if callable(name):
             self.add_tool(name, timeout=timeout)
             return name
+        tool_name = name
 
         def register(func: F) -> F:
-            self.add_tool(func, name=name, timeout=timeout)
+            self.add_tool(func, name=tool_name, timeout=timeout)
             return func
 
         return register
@@ -217,8 +226,7 @@ class HandlerRegistry:
 
 
 _TOOLS_AND_RESPONDER = (
-    "{!r} is answered from the registered tools; register tools, or one handler for it, "
-    "not both"
+    "{!r} is answered from the registered tools; register tools, or one handler for it, not both"
 )
 
 

@@ -116,7 +116,7 @@ def build_tool_spec(
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{tool_name}_arguments",
         __config__=ConfigDict(extra="allow" if accepts_extra else "ignore"),
         **fields,
@@ -127,9 +127,7 @@ def build_tool_spec(
 @overload
 def tool(func: F, /) -> F: ...
 @overload
-def tool(
-    name: str | None = None, /, *, timeout: float | None = None
-) -> Callable[[F], F]: ...
+def tool(name: str | None = None, /, *, timeout: float | None = None) -> Callable[[F], F]: ...
 def tool(
     func_or_name: F | str | None = None, /, *, timeout: float | None = None
 ) -> F | Callable[[F], F]:

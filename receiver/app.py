@@ -19,7 +19,6 @@ from receiver.core import Outcome, ReceiverCore
 from receiver.errors import MethodNotAllowed, PayloadTooLarge, RequestError, UnsupportedMediaType
 from receiver.log import logger
 
-
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 

@@ -11,7 +11,6 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from receiver.errors import ConfigError
@@ -95,9 +94,7 @@ class ReceiverConfig:
 
     @property
     def has_credentials(self) -> bool:
-        return bool(
-            self.org or self.orgs or self.phone_numbers or self.assistants or self.tools
-        )
+        return bool(self.org or self.orgs or self.phone_numbers or self.assistants or self.tools)
 
 
 _LEVEL_TABLES: Final = ("orgs", "phone_numbers", "assistants", "tools")
@@ -157,7 +154,15 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "<mapping>") -
         expected = _RECEIVER_KEYS[key]
         if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
             raise ConfigError(f"{source}: [receiver]: `{key}` must be {_TYPE_WORDS[expected]}")
-    return ReceiverConfig(org=org, **levels, **options, source=source)
+    return ReceiverConfig(
+        org=org,
+        orgs=levels["orgs"],
+        phone_numbers=levels["phone_numbers"],
+        assistants=levels["assistants"],
+        tools=levels["tools"],
+        source=source,
+        **options,
+    )
 
 
 def config_from_env(environ: Mapping[str, str] | None = None) -> ReceiverConfig | None:
@@ -200,9 +205,13 @@ def _secret(value: object, source: str, table: str, key: str) -> str:
     return value
 
 
-def _reject_unknown(data: Mapping[str, Any], allowed: Iterable[str], source: str, where: str) -> None:
+def _reject_unknown(
+    data: Mapping[str, Any], allowed: Iterable[str], source: str, where: str
+) -> None:
     allowed = frozenset(allowed)
     for key in data:
         if key not in allowed:
             expected = ", ".join(sorted(allowed))
-            raise ConfigError(f"{source}: {where}: unknown key `{key}` (expected one of: {expected})")
+            raise ConfigError(
+                f"{source}: {where}: unknown key `{key}` (expected one of: {expected})"
+            )

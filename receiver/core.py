@@ -196,7 +196,5 @@ def _first_line(exc: BaseException) -> str:
 
 def _summarise(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False, include_input=False)
-    shown = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3]
-    )
+    shown = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3])
     return shown + (f" (+{len(errors) - 3} more)" if len(errors) > 3 else "")

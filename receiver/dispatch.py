@@ -213,6 +213,8 @@ def _log_latency(message: Message, started: float, budget: float | None, **more:
     elapsed_ms = (time.perf_counter() - started) * 1000
     fields = {**_fields(message), **more, "latency_ms": round(elapsed_ms, 1)}
     if budget is not None and elapsed_ms > budget * 1000 * 0.8:
-        logger.warning("answered close to the %g s budget %s", budget, describe(fields), extra=fields)
+        logger.warning(
+            "answered close to the %g s budget %s", budget, describe(fields), extra=fields
+        )
     else:
         logger.debug("handled %s", describe(fields), extra=fields)

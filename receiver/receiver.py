@@ -6,7 +6,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from starlette.applications import Starlette
 
@@ -91,12 +91,22 @@ class Receiver:
         """Hear about every handler or tool failure: `func(error, message)`."""
         return self.registry.on_error(func)
 
-    def tool(self, name: str | Callable[..., Any] | None = None, *, timeout: float | None = None) -> Any:
+    @overload
+    def tool(self, name: F, /) -> F: ...
+    @overload
+    def tool(
+        self, name: str | None = None, /, *, timeout: float | None = None
+    ) -> Callable[[F], F]: ...
+    def tool(
+        self, name: F | str | None = None, /, *, timeout: float | None = None
+    ) -> F | Callable[[F], F]:
         """Register a tool: `@receiver.tool`, `@receiver.tool("name")`, `@receiver.tool(timeout=5)`.
 
         Arguments are validated against the function's type hints; the return value becomes
         the result string (non-strings JSON-encoded); raise `ToolError` to send an error.
         """
+        if callable(name):
+            return self.registry.tool(name)
         return self.registry.tool(name, timeout=timeout)
 
     def add_tool(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -24,7 +24,14 @@ LevelKind = Literal["tool", "assistant", "phone number", "org"]
 
 #: Header names that suggest some other auth scheme is in use; named (never their values)
 #: in the 401 so a user sees at once that Vapi sent a Bearer or HMAC credential instead.
-_AUTH_LIKE_HEADERS: Final = ("authorization", "signature", "secret", "token", "api-key", "timestamp")
+_AUTH_LIKE_HEADERS: Final = (
+    "authorization",
+    "signature",
+    "secret",
+    "token",
+    "api-key",
+    "timestamp",
+)
 
 
 @dataclass(frozen=True)
@@ -97,9 +104,7 @@ def _matches_any(presented: str, secrets: tuple[str, ...]) -> bool:
 
 
 def _missing_header_hint(headers: Mapping[str, str]) -> str:
-    present = sorted(
-        name for name in headers if any(word in name for word in _AUTH_LIKE_HEADERS)
-    )
+    present = sorted(name for name in headers if any(word in name for word in _AUTH_LIKE_HEADERS))
     if present:
         return (
             f" Auth-like headers present: {', '.join(present)}; Vapi may be using a Bearer,"
@@ -145,7 +150,7 @@ def _tool_identities(message: Mapping[str, Any]) -> list[tuple[str, ...]]:
 
 
 def _first_configured(
-    kind: LevelKind, ids: Iterator[str] | list[str], entries: Mapping[str, LevelConfig]
+    kind: LevelKind, ids: Iterable[str], entries: Mapping[str, LevelConfig]
 ) -> Level | None:
     for key in ids:
         if (entry := entries.get(key)) is not None:

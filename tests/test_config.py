@@ -65,7 +65,10 @@ def test_secret_and_secrets_combine(tmp_path: Path) -> None:
         ('[org]\nsecrets = ["ok", 3]\n', "[org]: `secrets` must hold non-empty strings"),
         ('[orgg]\nsecret = "x"\n', "the top level: unknown key `orgg`"),
         ('phone_numbers = "x"\n', "[phone_numbers] must be a table"),
-        ('[org]\nsecret="x"\n[receiver]\ntool_timout = 3\n', "[receiver]: unknown key `tool_timout`"),
+        (
+            '[org]\nsecret="x"\n[receiver]\ntool_timout = 3\n',
+            "[receiver]: unknown key `tool_timout`",
+        ),
         ('[org]\nsecret="x"\n[receiver]\ntool_timeout = "3"\n', "`tool_timeout` must be a number"),
         ('[org]\nsecret="x"\n[receiver]\ninsecure = 1\n', "`insecure` must be true or false"),
         ('[org]\nsecret="x"\n[receiver]\ntool_timeout = 0\n', "tool_timeout must be a positive"),
@@ -112,6 +115,8 @@ def test_receiver_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_secrets_never_show_in_repr() -> None:
-    config = config_from_mapping({"org": {"secret": "s3cr3t-value"}, "tools": {"t": {"secret": "x1y2"}}})
+    config = config_from_mapping(
+        {"org": {"secret": "s3cr3t-value"}, "tools": {"t": {"secret": "x1y2"}}}
+    )
     assert "s3cr3t-value" not in repr(config)
     assert "x1y2" not in repr(config)

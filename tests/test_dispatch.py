@@ -169,7 +169,9 @@ def test_tool_result_object_and_injected_parameters() -> None:
     @receiver.tool
     def book(slot: str, call: Call, tool_call: ToolCall, message: Message) -> ToolResult:
         seen.update(call=call, tool_call=tool_call, message=message)
-        return ToolResult(result={"booked": slot}, message={"type": "request-complete", "content": "Booked!"})
+        return ToolResult(
+            result={"booked": slot}, message={"type": "request-complete", "content": "Booked!"}
+        )
 
     envelope = make_message("tool-calls", tool_calls=[("book", {"slot": "9:00\nam"})])
     result = post(TestClient(receiver.app), envelope).json()["results"][0]

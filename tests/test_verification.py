@@ -153,9 +153,7 @@ def test_tool_calls_mixing_levels_need_a_credential_valid_for_each() -> None:
             "tools": {"lookup_order": {"secret": "tool-only"}},
         }
     )
-    envelope = make_message(
-        "tool-calls", tool_calls=[("lookup_order", {}), ("get_time", {})]
-    )
+    envelope = make_message("tool-calls", tool_calls=[("lookup_order", {}), ("get_time", {})])
     levels = winning_levels(envelope["message"], config)
     assert [level.kind for level in levels] == ["tool", "org"]
     client = TestClient(Receiver(config=config).app)
@@ -171,9 +169,7 @@ def test_tool_level_matches_by_tool_id_too() -> None:
 
 
 def test_orgs_are_told_apart_by_org_id() -> None:
-    config = config_from_mapping(
-        {"orgs": {"org-a": {"secret": "a"}, "org-b": {"secret": "b"}}}
-    )
+    config = config_from_mapping({"orgs": {"org-a": {"secret": "a"}, "org-b": {"secret": "b"}}})
     envelope = make_message("status-update", org_id="org-b")
     assert [level.key for level in winning_levels(envelope["message"], config)] == ["org-b"]
     stranger = make_message("status-update", org_id="org-c")
