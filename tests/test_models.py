@@ -11,7 +11,6 @@ import copy
 import dataclasses
 import importlib
 import json
-import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1229,7 +1228,7 @@ def test_function_call_message_tool_call() -> None:
     assert message.tool_call.raw == payload["functionCall"]
 
 
-# -- speed -------------------------------------------------------------------------------------
+# -- size --------------------------------------------------------------------------------------
 
 
 def _large_report(target_bytes: int = 1_000_000) -> bytes:
@@ -1246,20 +1245,10 @@ def _large_report(target_bytes: int = 1_000_000) -> bytes:
     return json.dumps({"message": payload}).encode()
 
 
-def _best_of(runs: int, function: Callable[[], object]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def test_a_megabyte_report_parses_in_a_few_json_loads() -> None:
-    body = _large_report()
-    raw = json.loads(body)["message"]
-    loads = _best_of(5, lambda: json.loads(body))
-    parse = _best_of(5, lambda: parse_message(raw))
-    assert isinstance(parse_message(raw), EndOfCallReportMessage)
-    # Measured about 2-3x; a per-item Python slow path would show as 10x or more.
-    assert parse < 10 * loads, f"parse {parse * 1000:.1f} ms vs json.loads {loads * 1000:.1f} ms"
+def test_a_megabyte_report_parses_completely() -> None:
+    # Its cost against json.loads is measured in the benchmarks, not asserted here.
+    raw = json.loads(_large_report())["message"]
+    message = parse_message(raw)
+    assert isinstance(message, EndOfCallReportMessage)
+    assert len(message.artifact.messages or []) == len(raw["artifact"]["messages"])
+    assert message.raw is raw
