@@ -52,7 +52,8 @@ def load_config() -> ReceiverConfig:
         f"Generated a development secret for the org level: {dev_secret}\n"
         "Send it as the x-vapi-secret header, e.g.\n"
         f"  curl -H 'content-type: application/json' -H 'x-vapi-secret: {dev_secret}' "
-        '-d \'{"message": {"type": "hang"}}\' http://127.0.0.1:8000/vapi',
+        '-d \'{"message": {"type": "hang"}}\' '
+        f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/vapi",
         flush=True,
     )
     return ReceiverConfig(org=LevelConfig((dev_secret,)), source="generated dev secret")

@@ -70,6 +70,7 @@ class ReceiverCore:
             The outcome; request errors (400, 401) are outcomes too, never exceptions.
         """
         started = time.perf_counter()
+        fields: dict[str, Any] = {}
         try:
             raw = read_envelope(body)
             fields = message_fields(raw)
@@ -77,7 +78,13 @@ class ReceiverCore:
                 lowered = {name.lower(): value for name, value in headers.items()}
                 verify(lowered, winning_levels(raw, self.config))
         except RequestError as error:
-            logger.warning("refused with %d: %s", error.status, error.message)
+            logger.warning(
+                "refused with %d: %s %s",
+                error.status,
+                error.message,
+                describe(fields),
+                extra=fields,
+            )
             return Outcome.refusal(error)
         if self.config.insecure:
             logger.warning("INSECURE mode: accepted without a credential %s", describe(fields))
