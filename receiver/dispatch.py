@@ -176,7 +176,9 @@ async def _invoke(spec: ToolSpec, kwargs: dict[str, Any]) -> Any:
 async def _maybe_async(func: Callable[..., Any], *args: Any) -> Any:
     if inspect.iscoroutinefunction(func):
         return await func(*args)
-    result = await anyio.to_thread.run_sync(functools.partial(func, *args))
+    # Abandon, not wait for, a thread whose budget ran out: Python cannot stop it, and the
+    # answer must not wait for it.
+    result = await anyio.to_thread.run_sync(functools.partial(func, *args), abandon_on_cancel=True)
     if isinstance(result, Awaitable):
         return await result
     return result
