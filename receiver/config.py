@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from receiver.errors import ConfigError
+from receiver.responses import InvalidAnswer, answer_to_json
 
 CONFIG_PATH_ENV: Final = "VAPI_RECEIVER_CONFIG"
 ORG_SECRET_ENV: Final = "VAPI_SERVER_SECRET"
@@ -91,6 +92,12 @@ class ReceiverConfig:
                 raise ConfigError(f"{self.source}: {name} must be a positive number of seconds")
         if self.max_body_bytes <= 0:
             raise ConfigError(f"{self.source}: max_body_bytes must be positive")
+        if self.assistant_request_fallback is not None:
+            # Checked now: a broken fallback would only show on a live call, when it is needed.
+            try:
+                answer_to_json("assistant-request", self.assistant_request_fallback)
+            except InvalidAnswer as exc:
+                raise ConfigError(f"{self.source}: assistant_request_fallback: {exc}") from None
 
     @property
     def has_credentials(self) -> bool:

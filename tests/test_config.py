@@ -73,6 +73,10 @@ def test_secret_and_secrets_combine(tmp_path: Path) -> None:
         ('[org]\nsecret="x"\n[receiver]\ninsecure = 1\n', "`insecure` must be true or false"),
         ('[org]\nsecret="x"\n[receiver]\ntool_timeout = 0\n', "tool_timeout must be a positive"),
         ("[org\n", "not valid TOML"),
+        (
+            '[org]\nsecret="x"\n[receiver]\nassistant_request_fallback = { assistantID = "a" }\n',
+            "assistant_request_fallback: ",
+        ),
     ],
 )
 def test_bad_files_name_file_table_and_key(tmp_path: Path, text: str, expected: str) -> None:
