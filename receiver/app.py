@@ -18,6 +18,7 @@ from starlette.routing import Route
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import MethodNotAllowed, PayloadTooLarge, RequestError, UnsupportedMediaType
 from receiver.log import logger
+from receiver.oauth import token_routes
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -34,12 +35,14 @@ def build_app(
     routes = [Route(path, webhook_endpoint(core), methods=_ALL_METHODS)]
     if health_path:
         routes.append(Route(health_path, _health, methods=["GET", "HEAD"]))
+    routes.extend(token_routes(core.config))  # only when some level has an OAuth2 credential
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if on_startup:
             on_startup()
-        yield
+        async with core.serving():  # the inbox's recovery, retries and purge
+            yield
 
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -56,7 +59,10 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
         except RequestError as error:
             logger.warning("refused with %d: %s", error.status, error.message)
             return _send(Outcome.refusal(error), allow_post=error.status == 405)
-        return _send(await core.handle(request.headers, body))
+        outcome = await core.handle(
+            request.headers, body, method=request.method, url=str(request.url)
+        )
+        return _send(outcome)
 
     return endpoint
 

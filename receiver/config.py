@@ -13,7 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from receiver.credentials import Credential, VapiSecret, credentials_from_list
 from receiver.errors import ConfigError
+from receiver.inbox.settings import InboxConfig, inbox_config_from_table
 from receiver.responses import InvalidAnswer, answer_to_json
 
 CONFIG_PATH_ENV: Final = "VAPI_RECEIVER_CONFIG"
@@ -35,22 +37,31 @@ DEFAULT_REQUEST_TIMEOUT: Final = 15.0
 
 @dataclass(frozen=True)
 class LevelConfig:
-    """The credentials one configuration entry accepts.
+    """The credentials one configuration entry accepts; any one of them lets a request in.
 
     Several secrets are accepted at once so that a secret can be rotated without downtime:
-    add the new one, switch Vapi over, remove the old one.
+    add the new one, switch Vapi over, remove the old one. Several credentials of different
+    schemes (`receiver.credentials`) serve a migration from one scheme to another the same way.
+
+    Attributes:
+        secrets: Values of the legacy `x-vapi-secret` header.
+        credentials: Bearer, HMAC and OAuth2 credentials.
+        accepted: All of them as credential objects, the secrets first.
     """
 
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...] = ()
+    credentials: tuple[Credential, ...] = ()
+    accepted: tuple[Credential, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.secrets:
-            raise ConfigError("a level needs at least one secret")
-        if any(not isinstance(s, str) or not s for s in self.secrets):
-            raise ConfigError("secrets must be non-empty strings")
+        if not self.secrets and not self.credentials:
+            raise ConfigError("a level needs at least one secret or credential")
+        secret = (VapiSecret(tuple(self.secrets)),) if self.secrets else ()
+        object.__setattr__(self, "accepted", secret + tuple(self.credentials))
 
     def __repr__(self) -> str:
-        return f"LevelConfig(secrets=<{len(self.secrets)} hidden>)"
+        schemes = ", ".join(c.scheme for c in self.credentials)
+        return f"LevelConfig(secrets=<{len(self.secrets)} hidden>, credentials=[{schemes}])"
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,9 @@ class ReceiverConfig:
             handler fails; `None` means an `{"error": ...}` answer.
         tool_timeout: Default budget of one tool call, in seconds.
         request_timeout: Budget of the other request types' handlers, in seconds.
+        record_to: Append every verified delivery to this JSON Lines file
+            (`receiver.recording`), to replay it later; `None` records nothing.
+        inbox: The durable inbox (`[inbox]`; `receiver.inbox.settings.InboxConfig`).
         source: Where this configuration came from, for error messages.
     """
 
@@ -84,6 +98,8 @@ class ReceiverConfig:
     assistant_request_fallback: Mapping[str, Any] | None = None
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    record_to: str | os.PathLike[str] | None = None
+    inbox: InboxConfig = field(default_factory=InboxConfig)
     source: str = "<python>"
 
     def __post_init__(self) -> None:
@@ -105,7 +121,7 @@ class ReceiverConfig:
 
 
 _LEVEL_TABLES: Final = ("orgs", "phone_numbers", "assistants", "tools")
-_LEVEL_KEYS: Final = frozenset({"secret", "secrets"})
+_LEVEL_KEYS: Final = frozenset({"secret", "secrets", "credentials"})
 _RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
     "insecure": bool,
     "max_body_bytes": int,
@@ -113,14 +129,16 @@ _RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
     "assistant_request_fallback": dict,
     "tool_timeout": (int, float),
     "request_timeout": (int, float),
+    "record_to": str,
 }
 _TYPE_WORDS: Final[Mapping[type | tuple[type, ...], str]] = {
     bool: "true or false",
     int: "an integer",
     (int, float): "a number of seconds",
     dict: "a table",
+    str: "a string",
 }
-_TOP_LEVEL_KEYS: Final = frozenset({"org", "receiver", *_LEVEL_TABLES})
+_TOP_LEVEL_KEYS: Final = frozenset({"org", "receiver", "inbox", *_LEVEL_TABLES})
 
 
 def load_config(path: str | os.PathLike[str]) -> ReceiverConfig:
@@ -167,6 +185,7 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "<mapping>") -
         phone_numbers=levels["phone_numbers"],
         assistants=levels["assistants"],
         tools=levels["tools"],
+        inbox=inbox_config_from_table(data.get("inbox", {}), source),
         source=source,
         **options,
     )
@@ -188,7 +207,9 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> ReceiverConfig 
 
 def _level(value: object, source: str, table: str) -> LevelConfig:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{source}: {table} must be a table with `secret` or `secrets`")
+        raise ConfigError(
+            f"{source}: {table} must be a table with `secret`, `secrets` or `credentials`"
+        )
     _reject_unknown(value, _LEVEL_KEYS, source, table)
     secrets: list[str] = []
     if "secret" in value:
@@ -198,12 +219,16 @@ def _level(value: object, source: str, table: str) -> LevelConfig:
         if not isinstance(listed, list):
             raise ConfigError(f"{source}: {table}: `secrets` must be a list of strings")
         secrets.extend(_secret(s, source, table, "secrets") for s in listed)
-    if not secrets:
+    credentials: tuple[Credential, ...] = ()
+    if "credentials" in value:
+        where = f"{source}: [[{table.strip('[]')}.credentials]]"
+        credentials = credentials_from_list(value["credentials"], where)
+    if not secrets and not credentials:
         raise ConfigError(
-            f"{source}: {table} has no credential: set `secret` or `secrets` "
-            "(a level without one would accept nothing)"
+            f"{source}: {table} has no credential: set `secret`, `secrets` or "
+            "[[...credentials]] (a level without one would accept nothing)"
         )
-    return LevelConfig(tuple(secrets))
+    return LevelConfig(tuple(secrets), credentials)
 
 
 def _secret(value: object, source: str, table: str, key: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,11 +19,15 @@ from pydantic import ValidationError
 
 from handlers.registry import HandlerRegistry
 from receiver.config import ReceiverConfig
+from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
 from receiver.errors import BadRequest, RequestError
+from receiver.inbox.keys import level_id_headers
+from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.log import describe, logger, message_fields
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
+from receiver.recording import Recorder
 from receiver.verification import verify, winning_levels
 
 JSON: Final = "application/json"
@@ -57,14 +62,23 @@ class ReceiverCore:
     def __init__(self, config: ReceiverConfig, registry: HandlerRegistry) -> None:
         self.config = config
         self.dispatcher = Dispatcher(registry, config)
+        self.inbox: Inbox | None = None
+        if config.inbox.enabled:
+            self.inbox = Inbox(config.inbox, self.dispatcher, self._parse)
+            self.dispatcher.replay = self.inbox.tool_results
+        self.recorder = Recorder(config.record_to) if config.record_to else None
         self._unknown_types_seen: set[str] = set()
 
-    async def handle(self, headers: Mapping[str, str], body: bytes) -> Outcome:
+    async def handle(
+        self, headers: Mapping[str, str], body: bytes, *, method: str = "POST", url: str = ""
+    ) -> Outcome:
         """Answer one delivery.
 
         Args:
             headers: Request headers; names are matched case-insensitively.
             body: The raw request body, exactly as received.
+            method: The HTTP method, for HMAC payload formats that sign `{method}`.
+            url: The full request URL, for HMAC payload formats that sign `{url}`.
 
         Returns:
             The outcome; request errors (400, 401) are outcomes too, never exceptions.
@@ -76,7 +90,8 @@ class ReceiverCore:
             fields = message_fields(raw)
             if not self.config.insecure:
                 lowered = {name.lower(): value for name, value in headers.items()}
-                verify(lowered, winning_levels(raw, self.config))
+                request = RequestView(lowered, body, method, url)
+                verify(request, winning_levels(raw, self.config))
         except RequestError as error:
             logger.warning(
                 "refused with %d: %s %s",
@@ -88,7 +103,9 @@ class ReceiverCore:
             return Outcome.refusal(error)
         if self.config.insecure:
             logger.warning("INSECURE mode: accepted without a credential %s", describe(fields))
-        outcome = await self._dispatch(raw)
+        if self.recorder:  # opt-in: keep the verified delivery to replay it later
+            await self.recorder.record(headers, body)
+        outcome = await self._dispatch(raw, headers, body)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "answered %d in %.1f ms %s",
@@ -99,10 +116,24 @@ class ReceiverCore:
         )
         return outcome
 
-    async def _dispatch(self, raw: dict[str, Any]) -> Outcome:
+    def serving(self) -> AbstractAsyncContextManager[None]:
+        """Work that lasts as long as the server: the inbox's retries, recovery and purge."""
+        return self.inbox.serving() if self.inbox is not None else nullcontext()
+
+    async def _dispatch(
+        self, raw: dict[str, Any], headers: Mapping[str, str], body: bytes
+    ) -> Outcome:
         kind: str = raw["type"]
         if kind not in REQUEST_TYPES:
-            return Outcome(200, _ACK, background=self._observer_task(raw))
+            background = self._observer_task(raw)
+            if background is None or self.inbox is None:
+                return Outcome(200, _ACK, background=background)
+            try:  # committed before the 200 is sent: a crash from here on loses nothing
+                ids = level_id_headers(raw, self.config)
+                background = await self.inbox.accept(raw, headers, body, ids)
+            except InboxUnavailable as error:
+                return Outcome.refusal(error)
+            return Outcome(200, _ACK, background=background)
         message = self._parse(raw)
         if message is None:
             return self._answer(kind, self.dispatcher.fallback(kind))

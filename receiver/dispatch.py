@@ -11,8 +11,8 @@ import asyncio
 import functools
 import inspect
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable
+from typing import Any, Protocol
 
 import anyio.to_thread
 
@@ -35,12 +35,25 @@ AudioAnswer = bytes | AsyncIterable[bytes]
 Answer = dict[str, Any] | AudioAnswer
 
 
+class ToolReplay(Protocol):
+    """Runs a tool call at most once per `toolCallId` (see `receiver.inbox.replay`)."""
+
+    async def run(
+        self,
+        tool_call: ToolCall,
+        message: Message,
+        compute: Callable[[], Awaitable[ToolCallResult]],
+    ) -> ToolCallResult: ...
+
+
 class Dispatcher:
     """Calls the registered handlers for one verified, parsed message."""
 
     def __init__(self, registry: HandlerRegistry, config: ReceiverConfig) -> None:
         self._registry = registry
         self._config = config
+        #: Set by the core when the inbox keeps tool results; `None` runs every tool call.
+        self.replay: ToolReplay | None = None
 
     async def respond(self, message: Message) -> Answer:
         """The answer to a request-type message, always in the shape Vapi expects."""
@@ -81,10 +94,26 @@ class Dispatcher:
             await self._report_failure(exc, message)
             return self.fallback(kind)
 
-    async def observe(self, message: Message) -> None:
-        """Run the informational handlers and `on_any` observers, each isolated."""
-        entries = [*self._registry.listeners(message.type), *self._registry.any_listeners]
-        await asyncio.gather(*(self._observe_one(entry, message) for entry in entries))
+    async def observe(
+        self, message: Message, *, skip: Collection[str] = ()
+    ) -> dict[str, str | None]:
+        """Run the informational handlers and `on_any` observers, each isolated.
+
+        Args:
+            message: The verified, parsed message.
+            skip: Names of handlers not to run (the inbox's retries skip those that
+                already succeeded).
+
+        Returns:
+            Each handler run, by name (module and qualified name, `#2`... for repeats),
+            mapped to `None` when it succeeded, else the error text.
+        """
+        entries = handler_names(
+            [*self._registry.listeners(message.type), *self._registry.any_listeners]
+        )
+        names = [name for name in entries if name not in skip]
+        errors = await asyncio.gather(*(self._observe_one(entries[n], message) for n in names))
+        return dict(zip(names, errors, strict=True))
 
     def has_observers(self, message_type: str) -> bool:
         return bool(self._registry.listeners(message_type) or self._registry.any_listeners)
@@ -93,11 +122,18 @@ class Dispatcher:
 
     async def _answer_tools(self, message: Message) -> dict[str, Any]:
         if isinstance(message, FunctionCallMessage):
-            result = await self._run_tool(message.tool_call, message)
+            result = await self._run_tool_once(message.tool_call, message)
             return {"result": result.error if result.error is not None else result.result or ""}
         calls = message.tool_calls if isinstance(message, ToolCallsMessage) else []
-        results = await asyncio.gather(*(self._run_tool(call, message) for call in calls))
+        results = await asyncio.gather(*(self._run_tool_once(call, message) for call in calls))
         return {"results": [result.to_vapi() for result in results]}
+
+    async def _run_tool_once(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
+        if self.replay is None or not tool_call.id:
+            return await self._run_tool(tool_call, message)
+        return await self.replay.run(
+            tool_call, message, functools.partial(self._run_tool, tool_call, message)
+        )
 
     async def _run_tool(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
         spec = self._registry.tools.get(tool_call.name)
@@ -139,14 +175,15 @@ class Dispatcher:
             return b""
         return safe_answer(kind)
 
-    async def _observe_one(self, entry: HandlerEntry, message: Message) -> None:
+    async def _observe_one(self, entry: HandlerEntry, message: Message) -> str | None:
         started = time.perf_counter()
         try:
             await self._call(entry, message)
         except Exception as exc:
             await self._report_failure(exc, message)
-        else:
-            _log_latency(message, started, None, handler=entry.name)
+            return f"{type(exc).__name__}: {exc}"
+        _log_latency(message, started, None, handler=entry.name)
+        return None
 
     async def _call(self, entry: HandlerEntry, message: Message) -> Any:
         args = (message, message.call) if entry.takes_call else (message,)
@@ -182,6 +219,23 @@ async def _maybe_async(func: Callable[..., Any], *args: Any) -> Any:
     if isinstance(result, Awaitable):
         return await result
     return result
+
+
+def handler_names(entries: Iterable[HandlerEntry]) -> dict[str, HandlerEntry]:
+    """Handlers by a name that stays the same across restarts: module and qualified name.
+
+    The inbox records which handlers of a delivery succeeded by these names, so a retry after
+    a restart skips them; a name used twice gets `#2`, `#3`... in registration order.
+    """
+    named: dict[str, HandlerEntry] = {}
+    for entry in entries:
+        base = f"{getattr(entry.func, '__module__', None) or '?'}.{entry.name}"
+        name, count = base, 1
+        while name in named:
+            count += 1
+            name = f"{base}#{count}"
+        named[name] = entry
+    return named
 
 
 def _tool_result(tool_call: ToolCall, value: object) -> ToolCallResult:

@@ -42,6 +42,8 @@ class Receiver:
         insecure: Accept requests without a credential, for local experiments only. It
             overrides the configuration's own `insecure` when given.
         path: Where the webhook is served.
+        record_to: Append every verified delivery to this JSON Lines file, to replay
+            later (`receiver.recording`); overrides the configuration's `record_to`.
 
     Raises:
         ConfigError: when no credential is configured and `insecure` is not set: a receiver
@@ -55,10 +57,13 @@ class Receiver:
         *,
         insecure: bool | None = None,
         path: str = "/vapi",
+        record_to: str | os.PathLike[str] | None = None,
     ) -> None:
         resolved = _resolve_config(config)
         if insecure is not None and insecure != resolved.insecure:
             resolved = dataclasses.replace(resolved, insecure=insecure)
+        if record_to is not None:
+            resolved = dataclasses.replace(resolved, record_to=record_to)
         if not resolved.has_credentials and not resolved.insecure:
             raise ConfigError(
                 f"no credential configured ({resolved.source}): pass config=..., set "
@@ -120,9 +125,14 @@ class Receiver:
 
     # -- serving ---------------------------------------------------------------------------
 
-    async def handle(self, headers: Mapping[str, str], body: bytes) -> Outcome:
-        """Answer one delivery without HTTP: for other servers, queues and tests."""
-        return await self.core.handle(headers, body)
+    async def handle(
+        self, headers: Mapping[str, str], body: bytes, *, method: str = "POST", url: str = ""
+    ) -> Outcome:
+        """Answer one delivery without HTTP: for other servers, queues and tests.
+
+        `method` and `url` matter only to HMAC credentials that sign `{method}` or `{url}`.
+        """
+        return await self.core.handle(headers, body, method=method, url=url)
 
     @cached_property
     def app(self) -> Starlette:
@@ -156,6 +166,11 @@ class Receiver:
             ", ".join(levels) or "nothing",
             ", ".join(sorted(self.registry.tools)) or "none",
         )
+        inbox = config.inbox
+        if inbox.enabled:
+            logger.info("inbox at %s (synchronous=%s)", inbox.path, inbox.synchronous)
+        else:
+            logger.warning("inbox disabled: handlers still running when the process dies are lost")
 
 
 def _resolve_config(config: ConfigSource) -> ReceiverConfig:

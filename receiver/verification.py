@@ -2,23 +2,22 @@
 
 Vapi sends each message to one server URL and attaches the credential of the level that
 URL came from: tool > assistant > phone number > org (PROTOCOL.md section 0). We work out
-the same winner from ids in the payload and accept only that level's secrets. Nothing
+the same winner from ids in the payload and accept only that level's credentials. Nothing
 secret in the payload (`serverUrlSecret`, `server.secret`, "[REDACTED]") is ever compared.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from receiver.config import LevelConfig, ReceiverConfig
+from receiver.credentials import SECRET_HEADER, Check, Credential, RequestView
 from receiver.errors import Unauthorized
 from receiver.models.tool_calls import from_function_call, normalise_tool_calls
 
-SECRET_HEADER: Final = "x-vapi-secret"
+__all__ = ["SECRET_HEADER", "Level", "LevelKind", "verify", "winning_levels"]
 
 LevelKind = Literal["tool", "assistant", "phone number", "org"]
 
@@ -32,6 +31,8 @@ _AUTH_LIKE_HEADERS: Final = (
     "api-key",
     "timestamp",
 )
+_MAX_NAMES: Final = 10
+_MAX_NAME: Final = 64
 
 
 @dataclass(frozen=True)
@@ -67,54 +68,78 @@ def winning_levels(message: Mapping[str, Any], config: ReceiverConfig) -> list[L
     return levels
 
 
-def verify(headers: Mapping[str, str], levels: list[Level]) -> None:
-    """Accept the request only if its `x-vapi-secret` matches every winning level.
+def verify(request: RequestView | Mapping[str, str], levels: list[Level]) -> None:
+    """Accept the request only if, for every winning level, one of its credentials does.
 
     Args:
-        headers: Request headers with lower-case names.
+        request: Lower-case headers, the raw body, the method and the URL; or just the
+            lower-case headers, which is enough for secrets, Bearer and OAuth2 tokens.
         levels: From `winning_levels`; empty means no configured level applies.
 
     Raises:
-        Unauthorized: with a message naming the expected header and level, never a secret.
+        Unauthorized: naming, per refusing level, each scheme with the header it expected
+            and why it refused, then the auth-like headers present; never a value.
     """
     if not levels:
         raise Unauthorized(
             "no configured level applies to this message (no matching tool, assistant or "
             "phone number entry, and no org entry)"
         )
-    presented = headers.get(SECRET_HEADER, "")
-    expected = " and ".join(level.describe() for level in levels)
-    if not presented:
-        raise Unauthorized(
-            f"missing {SECRET_HEADER} header; expected the secret of {expected}."
-            + _missing_header_hint(headers)
+    if not isinstance(request, RequestView):
+        request = RequestView(request)
+    refusals = [(level, found) for level in levels if (found := _refusals(request, level))]
+    if refusals:
+        raise Unauthorized(_explain(request, refusals))
+
+
+def _refusals(request: RequestView, level: Level) -> list[tuple[Credential, Check]]:
+    """Why each credential of `level` refused the request; empty when one accepted it."""
+    refusals = []
+    for credential in level.config.accepted:
+        check = credential.check(request)
+        if check:
+            return []
+        refusals.append((credential, check))
+    return refusals
+
+
+def _explain(
+    request: RequestView, refusals: list[tuple[Level, list[tuple[Credential, Check]]]]
+) -> str:
+    sentences = []
+    for level, found in refusals:
+        expected = "; ".join(f"{c.describe()}: {check.reason}" for c, check in found)
+        several = "any of: " if len(found) > 1 else ""
+        sentences.append(
+            f"no valid credential for {level.describe()}; expected {several}{expected}."
         )
-    if not all(_matches_any(presented, level.config.secrets) for level in levels):
-        raise Unauthorized(f"{SECRET_HEADER} does not match the secret of {expected}")
-
-
-def _matches_any(presented: str, secrets: tuple[str, ...]) -> bool:
-    # Compare fixed-size digests so that neither the length nor the content of a configured
-    # secret shows in timing, and check every secret so the position of a match does not.
-    presented_digest = hashlib.sha256(presented.encode()).digest()
-    matched = False
-    for secret in secrets:
-        matched |= hmac.compare_digest(presented_digest, hashlib.sha256(secret.encode()).digest())
-    return matched
-
-
-def _missing_header_hint(headers: Mapping[str, str]) -> str:
-    present = sorted(name for name in headers if any(word in name for word in _AUTH_LIKE_HEADERS))
-    if present:
-        return (
-            f" Auth-like headers present: {', '.join(present)}; Vapi may be using a Bearer,"
-            " HMAC or OAuth2 credential for this level instead of a secret."
+    readers = {name for _, found in refusals for c, _ in found for name in c.header_names}
+    present = _auth_like_headers(request.headers, readers)
+    if not present:
+        sentences.append(
+            "No credential header was sent: Vapi withholds credentials from server URLs given"
+            " inline in an API request (transient assistants, assistantOverrides); save the URL"
+            " on the assistant, phone number or org instead."
         )
-    return (
-        " No credential header was sent: Vapi withholds credentials from server URLs given"
-        " inline in an API request (transient assistants, assistantOverrides); save the URL"
-        " on the assistant, phone number or org instead."
+        return " ".join(sentences)
+    sentences.append(f"Auth-like headers present: {', '.join(present)}.")
+    if all(check.missing for _, found in refusals for _, check in found):
+        sentences.append(
+            "Vapi may be sending another kind of credential (secret, Bearer, HMAC or OAuth2)"
+            " than this level is configured for."
+        )
+    return " ".join(sentences)
+
+
+def _auth_like_headers(headers: Mapping[str, str], readers: set[str]) -> list[str]:
+    """Names (never values) of headers that look like credentials, bounded for hostile input."""
+    names = sorted(
+        name
+        for name in headers
+        if name in readers or any(word in name for word in _AUTH_LIKE_HEADERS)
     )
+    shown = [name[:_MAX_NAME] for name in names[:_MAX_NAMES]]
+    return shown + ([f"(+{len(names) - _MAX_NAMES} more)"] if len(names) > _MAX_NAMES else [])
 
 
 def _non_tool_level(message: Mapping[str, Any], config: ReceiverConfig) -> Level | None:

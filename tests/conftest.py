@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +12,11 @@ from starlette.testclient import TestClient
 from receiver import Receiver
 
 SECRET = "test-org-secret"
+
+# Receivers built at import time or in module-scoped fixtures (before the fixture below runs)
+# keep their durable inbox out of the checkout too; the directory goes when pytest exits.
+_INBOX_DIR = tempfile.TemporaryDirectory(prefix="vapi-inbox-tests-")
+os.environ["VAPI_INBOX_PATH"] = os.path.join(_INBOX_DIR.name, "inbox.sqlite3")
 
 
 def make_receiver(**options: Any) -> Receiver:
@@ -25,7 +33,9 @@ def post(client: TestClient, envelope: dict[str, Any], secret: str = SECRET) -> 
 
 
 @pytest.fixture(autouse=True)
-def _no_receiver_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_receiver_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A developer's own VAPI_* variables must not change what the tests see.
     monkeypatch.delenv("VAPI_RECEIVER_CONFIG", raising=False)
     monkeypatch.delenv("VAPI_SERVER_SECRET", raising=False)
+    # Each test gets its own durable inbox, instead of ./vapi-inbox.sqlite3 in the checkout.
+    monkeypatch.setenv("VAPI_INBOX_PATH", str(tmp_path / "inbox.sqlite3"))

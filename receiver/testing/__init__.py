@@ -5,11 +5,20 @@
     >>> body["message"]["toolCallList"][0]["function"]["name"]
     'lookup_order'
 
-See `receiver.testing.factories` for how keyword overrides resolve.
+See `receiver.testing.factories` for how keyword overrides resolve. `VapiTestClient` posts
+such messages to a receiver with the right credential (it needs the `dev` extra); the
+pytest plugin `receiver.testing.pytest_plugin` gives it as the `vapi_client` fixture.
 """
 
 from __future__ import annotations
 
+from receiver.testing.client import (
+    ToolCallError,
+    ToolOutcome,
+    UnexpectedResponse,
+    VapiTestClient,
+)
+from receiver.testing.credentials import AttachedCredential, winning_credential
 from receiver.testing.factories import (
     CONVENIENCE_KEYWORDS,
     MESSAGE_TYPES,
@@ -23,7 +32,13 @@ __all__ = [
     "CONVENIENCE_KEYWORDS",
     "MESSAGE_TYPES",
     "REMOVE",
+    "AttachedCredential",
+    "ToolCallError",
+    "ToolOutcome",
+    "UnexpectedResponse",
+    "VapiTestClient",
     "make_message",
     "make_tool_call",
     "sample_call",
+    "winning_credential",
 ]

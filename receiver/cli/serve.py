@@ -1,0 +1,200 @@
+"""`vapi-receiver serve APP`: run a receiver with uvicorn, optionally behind a tunnel.
+
+The `stripe listen` of this package. With `--tunnel ngrok|cloudflared` it starts the
+tunnel, reads the public URL, and prints exactly what to paste into Vapi: the server URL,
+the `server` JSON for a phone number or assistant, and which credential the receiver will
+expect at which level (secrets masked). The tunnel is stopped when the server stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Mapping
+from types import FrameType
+from typing import Final
+
+import uvicorn
+
+from receiver.cli import EXIT_FAILED, EXIT_OK
+from receiver.cli._credentials import mask
+from receiver.cli._tunnel import DEFAULT_WAIT_S, PROGRAMS, Tunnel, TunnelFailed
+from receiver.config import LevelConfig, ReceiverConfig
+from receiver.locate import Located, locate
+from receiver.verification import SECRET_HEADER, Level, LevelKind
+
+#: For `--reload`: uvicorn re-imports the app in a child process, through `reload_app`.
+APP_ENV: Final = "VAPI_RECEIVER_SERVE_APP"
+_DEFAULT_PATH: Final = "/vapi"
+_ANY_ADDRESS: Final = frozenset({"0.0.0.0", "::", ""})
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run a receiver with uvicorn, optionally behind an ngrok or cloudflared tunnel",
+        description="Serve APP with uvicorn and print the server URL and credential to set "
+        "in Vapi. With --tunnel, start ngrok or cloudflared (it must be on PATH), print its "
+        "public https URL, and stop it on exit.",
+    )
+    parser.add_argument(
+        "app", metavar="APP", help="module:attribute of a Receiver or an ASGI app (my_app:app)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    parser.add_argument("--reload", action="store_true", help="restart when the code changes")
+    parser.add_argument("--tunnel", choices=sorted(PROGRAMS), help="expose the server over https")
+    parser.add_argument(
+        "--tunnel-wait",
+        type=float,
+        default=DEFAULT_WAIT_S,
+        metavar="SECONDS",
+        help=f"how long to wait for the tunnel's URL (default {DEFAULT_WAIT_S:g})",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="default info",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    located = locate(args.app)
+    path = located.receiver.path if located.receiver else _DEFAULT_PATH
+    host = "127.0.0.1" if args.host in _ANY_ADDRESS else args.host
+    local_url = f"http://{host}:{args.port}"
+    if not args.tunnel:
+        print("\n".join(local_setup(args, local_url, path, located)), flush=True)
+        _serve(args, located)
+        return EXIT_OK
+    try:
+        with Tunnel(args.tunnel, local_url, wait=args.tunnel_wait) as tunnel:
+            assert tunnel.public_url is not None
+            lines = [f"Tunnel: {args.tunnel} {tunnel.public_url} -> {local_url}"]
+            lines += vapi_setup(tunnel.public_url + path, located)
+            print("\n".join(lines), flush=True)
+            _serve(args, located)
+    except TunnelFailed as exc:
+        print(f"vapi-receiver serve: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:  # while waiting for the tunnel; it has been stopped
+        print("vapi-receiver serve: interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def local_setup(args: argparse.Namespace, local_url: str, path: str, located: Located) -> list[str]:
+    """What to print without a tunnel: the local URL, and how to make it reachable."""
+    return [
+        f"Serving {args.app} at {local_url}{path}  (health: {local_url}/health)",
+        "Vapi cannot reach this address. To expose it over https, run:",
+        f"  vapi-receiver serve {args.app} --port {args.port} --tunnel ngrok   (or cloudflared)",
+        f"or start a tunnel yourself (ngrok http {args.port}, or cloudflared tunnel --url "
+        f"{local_url}) and give Vapi its https URL followed by {path}.",
+        *credential_lines(located),
+        f"Try it: {_try_command(local_url + path, located)}",
+    ]
+
+
+def vapi_setup(server_url: str, located: Located) -> list[str]:
+    """What to paste into Vapi for `server_url`, and the credentials the receiver expects."""
+    config = located.receiver.config if located.receiver else None
+    server: dict[str, object] = {"url": server_url}
+    if config is None or not config.insecure:
+        server["headers"] = {SECRET_HEADER: "<the secret of that level>"}
+    return [
+        f"Server URL for Vapi: {server_url}",
+        "Set it on the org, phone number, assistant or tool whose messages should come here:",
+        f"  {json.dumps({'server': server})}",
+        '  (instead of "headers", a Custom Credential works too: Bearer, header name '
+        f"{SECRET_HEADER}, prefix off, as server.credentialId)",
+        *credential_lines(located),
+        f"Try it: {_try_command(server_url, located)}",
+    ]
+
+
+def credential_lines(located: Located) -> list[str]:
+    """Which header and (masked) secret the receiver accepts, level by level."""
+    if located.receiver is None:
+        return [f"Credentials: unknown ({type(located.app).__name__} is not a Receiver's app)."]
+    config = located.receiver.config
+    if config.insecure:
+        return [
+            "INSECURE: messages are accepted without any credential; anyone who finds the "
+            "URL can call your handlers."
+        ]
+    rows = [(level.describe(), _accepted(level.config)) for level in _levels(config)]
+    width = max((len(name) for name, _ in rows), default=0)
+    return [
+        "For each message the receiver accepts only a credential of the level that wins "
+        "(tool > assistant > phone number > org):",
+        *(f"  {name:<{width}}  {accepted}" for name, accepted in rows),
+    ]
+
+
+def _accepted(level: LevelConfig) -> str:
+    """`x-vapi-secret ****abcd, ****efgh; Bearer token in authorization`: never a secret."""
+    shown = [f"{SECRET_HEADER} {', '.join(map(mask, level.secrets))}"] if level.secrets else []
+    return "; ".join(shown + [credential.describe() for credential in level.credentials])
+
+
+def reload_app() -> object:
+    """The app named by `$VAPI_RECEIVER_SERVE_APP`, for uvicorn's `--reload` child process."""
+    _configure_logging(os.environ.get(APP_ENV + "_LOG_LEVEL", "info"))
+    return locate(os.environ[APP_ENV]).app
+
+
+def _serve(args: argparse.Namespace, located: Located) -> None:
+    _configure_logging(args.log_level)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again: turned into
+    # KeyboardInterrupt (which uvicorn.run swallows), it lets `with Tunnel` stop the tunnel
+    # instead of the process dying with the tunnel still running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    if args.reload:
+        os.environ[APP_ENV] = args.app
+        os.environ[APP_ENV + "_LOG_LEVEL"] = args.log_level
+        uvicorn.run(
+            f"{__name__}:reload_app",
+            factory=True,
+            reload=True,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+        )
+    else:
+        uvicorn.run(located.app, host=args.host, port=args.port, log_level=args.log_level)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _configure_logging(level: str) -> None:
+    # The receiver's own lines ("answered 200 in 3.1 ms ...") next to uvicorn's.
+    logging.basicConfig(level=level.upper(), format="%(levelname)-8s %(name)s: %(message)s")
+
+
+def _levels(config: ReceiverConfig) -> Iterator[Level]:
+    tables: tuple[tuple[LevelKind, Mapping[str, LevelConfig]], ...] = (
+        ("tool", config.tools),
+        ("assistant", config.assistants),
+        ("phone number", config.phone_numbers),
+        ("org", config.orgs),
+    )
+    for kind, entries in tables:
+        for key, entry in entries.items():
+            yield Level(kind, key, entry)
+    if config.org:
+        yield Level("org", "", config.org)
+
+
+def _try_command(url: str, located: Located) -> str:
+    command = f"vapi-receiver send tool-calls --url {url}"
+    source = located.receiver.config.source if located.receiver else ""
+    return command + (f" --config {source}" if os.path.isfile(source) else "")

@@ -1,0 +1,18 @@
+"""The durable inbox: informational deliveries kept in SQLite before they are acknowledged.
+
+- `settings`: the `[inbox]` table (`InboxConfig`).
+- `schema`, `store`: the file and its operations, shared by the receiver and the CLI.
+- `thread`: the one thread the receiver's SQLite calls run on.
+- `keys`: idempotency keys (message id header, else a digest of the raw body).
+- `runner`: `Inbox`, what the receiver's core calls; `replay`: stored tool results.
+
+Only the light modules are imported here, because `receiver.config` imports this package.
+"""
+
+from __future__ import annotations
+
+from receiver.inbox.schema import InboxError
+from receiver.inbox.settings import InboxConfig
+from receiver.inbox.store import Delivery, InboxStore, Stats
+
+__all__ = ["Delivery", "InboxConfig", "InboxError", "InboxStore", "Stats"]

@@ -1,0 +1,309 @@
+"""The durable inbox as the receiver uses it: stored before the 200, run from the file.
+
+`accept` commits a delivery (claimed by this worker) before the acknowledgement is sent and
+returns the work to run after it. `serving` is the background loop of a running server: it
+renews this worker's claims, runs deliveries that are due (left pending by a dead worker, or
+waiting for a retry), and purges old ones. Handlers are therefore run at least once: a
+worker killed between a handler's side effect and the commit of "done" runs it again after
+restart. Handlers that must not repeat a side effect should check for it themselves (the
+call id is a natural key), which is what the README asks of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from typing import Any, Final, Protocol
+
+from receiver.errors import ReceiverError, RequestError
+from receiver.inbox.keys import delivery_key
+from receiver.inbox.replay import ToolResultReplay
+from receiver.inbox.settings import InboxConfig
+from receiver.inbox.store import Delivery, InboxStore, Status
+from receiver.inbox.thread import StoreThread
+from receiver.log import describe, logger, message_fields
+from receiver.models import Message
+
+#: Deliveries run at once by the sweep (fresh deliveries are not limited: they run as they
+#: arrive, as before); a restart after a long outage works through its backlog in batches.
+SWEEP_CONCURRENCY: Final = 32
+PURGE_INTERVAL: Final = 3600.0
+#: Seconds shutdown waits for deliveries the sweep is running before cancelling them (they
+#: run again after their lease).
+SHUTDOWN_GRACE: Final = 10.0
+
+_STORE_ERRORS: Final = (sqlite3.Error, ReceiverError)
+
+
+class InboxUnavailable(RequestError):
+    """The delivery could not be stored, so it is not acknowledged: Vapi may send it again."""
+
+    status = 503
+
+
+class Observer(Protocol):
+    """What runs a message's informational handlers: `receiver.dispatch.Dispatcher`."""
+
+    async def observe(
+        self, message: Message, *, skip: Collection[str] = ...
+    ) -> dict[str, str | None]: ...
+
+
+class Inbox:
+    """Stores informational deliveries and runs their handlers from the store.
+
+    Args:
+        config: The `[inbox]` settings.
+        observer: Runs the handlers of a message and says which failed.
+        parse: Turns a stored message into its model; `None` if it does not fit.
+        clock: Seconds since the epoch, for the store's timestamps.
+        poll_interval: Seconds between two sweeps for due deliveries.
+    """
+
+    def __init__(
+        self,
+        config: InboxConfig,
+        observer: Observer,
+        parse: Callable[[dict[str, Any]], Message | None],
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.config = config
+        self._observer = observer
+        self._parse = parse
+        self._poll_interval = min(poll_interval, config.lease_seconds / 4)
+        self._store = StoreThread(
+            functools.partial(
+                InboxStore.open, config.path, synchronous=config.synchronous, clock=clock
+            )
+        )
+        self._owner = ("", 0)
+        self._running: set[int] = set()
+        self._sweeping: set[asyncio.Task[None]] = set()
+        self.tool_results = (
+            ToolResultReplay(self._store, config.tool_result_window)
+            if config.tool_result_window > 0
+            else None
+        )
+
+    @property
+    def owner(self) -> str:
+        """This worker's name on its claims: host, pid and a random part (pids get reused)."""
+        if self._owner[1] != os.getpid():
+            name = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+            self._owner = (name, os.getpid())
+        return self._owner[0]
+
+    async def accept(
+        self,
+        raw: dict[str, Any],
+        headers: Mapping[str, str],
+        body: bytes,
+        id_headers: Collection[str] = (),
+    ) -> Callable[[], Awaitable[None]] | None:
+        """Commit a verified delivery; return its handlers' run, or `None` for a repeat.
+
+        Args:
+            raw: The delivery's `message` object.
+            headers: Request headers (names in any case).
+            body: The raw body, which is what is stored.
+            id_headers: Headers carrying a message id besides the configured ones (from the
+                winning level's HMAC credential).
+
+        Raises:
+            InboxUnavailable: when the commit failed: the delivery must not be acknowledged.
+        """
+        names = (*self.config.message_id_headers, *(name.lower() for name in id_headers))
+        key = delivery_key({k.lower(): v for k, v in headers.items()}, body, names)
+        fields = message_fields(raw)
+        try:
+            accepted = await self._store.call(
+                InboxStore.add,
+                key=key,
+                kind=raw["type"],
+                call_id=fields["call_id"],
+                body=body,
+                owner=self.owner,
+                lease=self.config.lease_seconds,
+            )
+        except _STORE_ERRORS as exc:
+            logger.error(
+                "could not store the delivery in the inbox, answered 503: %s %s",
+                exc,
+                describe(fields),
+                extra=fields,
+            )
+            raise InboxUnavailable(
+                "the receiver could not store this delivery; send it again"
+            ) from None
+        if accepted.duplicate:
+            logger.info(
+                "repeated delivery acknowledged and not run again (inbox id %d, key %s) %s",
+                accepted.id,
+                key.split(":", 1)[0],
+                describe(fields),
+                extra=fields,
+            )
+            return None
+        return functools.partial(self._run, accepted.id, raw, frozenset())
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[None]:
+        """Run the sweep while the server runs; on exit, let running deliveries finish."""
+        sweep = asyncio.create_task(self._sweep_forever())
+        try:
+            yield
+        finally:
+            sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweep
+            if self._sweeping:
+                await asyncio.wait(self._sweeping, timeout=SHUTDOWN_GRACE)
+                for task in self._sweeping:
+                    task.cancel()
+                await asyncio.gather(*self._sweeping, return_exceptions=True)
+            await self._store.close()
+
+    async def sweep(self) -> int:
+        """Renew this worker's claims and start the deliveries that are due; how many."""
+        if self._running:
+            await self._store.call(
+                InboxStore.renew, self.owner, set(self._running), lease=self.config.lease_seconds
+            )
+        free = SWEEP_CONCURRENCY - len(self._sweeping)
+        if free <= 0:
+            return 0
+        due = await self._store.call(
+            InboxStore.claim_due, self.owner, lease=self.config.lease_seconds, limit=free
+        )
+        if due:
+            logger.info("running %d deliveries from the inbox (left pending or retried)", len(due))
+        for delivery in due:
+            task = asyncio.create_task(self._run_stored(delivery))
+            self._sweeping.add(task)
+            task.add_done_callback(self._sweeping.discard)
+        return len(due)
+
+    async def purge(self) -> None:
+        """Delete done deliveries older than the retention, and expired tool results."""
+        purged = await self._store.call(
+            InboxStore.purge,
+            older_than=self.config.retention_days * 86400,
+            tool_result_window=self.config.tool_result_window,
+        )
+        if purged.deliveries or purged.tool_results:
+            logger.info(
+                "inbox purge: %d done deliveries, %d tool results",
+                purged.deliveries,
+                purged.tool_results,
+            )
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        next_purge = 0.0
+        while True:
+            try:
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_INTERVAL
+                    await self.purge()
+                await self.sweep()
+            except _STORE_ERRORS as exc:
+                logger.error("inbox sweep failed; trying again: %s", exc)
+            await asyncio.sleep(self._poll_interval)
+
+    async def _run_stored(self, delivery: Delivery) -> None:
+        try:
+            envelope = json.loads(delivery.body)
+            raw = envelope["message"]
+            if not isinstance(raw, dict):
+                raise TypeError("message is not an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            await self._record(delivery.id, {}, {"inbox": f"stored body unreadable: {exc}"}, {})
+            return
+        await self._run(delivery.id, raw, delivery.handlers_done)
+
+    async def _run(self, delivery_id: int, raw: dict[str, Any], skip: frozenset[str]) -> None:
+        fields = message_fields(raw)
+        self._running.add(delivery_id)
+        try:
+            message = self._parse(raw)
+            if message is None:
+                # Logged by the parser; retrying the same bytes cannot help, so park it
+                # where `inbox list --status failed` shows it.
+                error = {"parse": f"{raw.get('type')} does not fit its model"}
+                await self._record(delivery_id, {}, error, fields, park=True)
+                return
+            outcome = await self._observer.observe(message, skip=skip)
+            errors = {name: error for name, error in outcome.items() if error is not None}
+            await self._record(delivery_id, outcome, errors, fields)
+        finally:
+            self._running.discard(delivery_id)
+
+    async def _record(
+        self,
+        delivery_id: int,
+        outcome: Mapping[str, str | None],
+        errors: Mapping[str, str],
+        fields: Mapping[str, Any],
+        *,
+        park: bool = False,
+    ) -> None:
+        succeeded = [name for name, error in outcome.items() if error is None]
+        try:
+            status = await self._store.call(
+                InboxStore.finish,
+                delivery_id,
+                self.owner,
+                succeeded=succeeded,
+                errors=errors,
+                max_attempts=self.config.max_attempts,
+                backoff=self.config.backoff,
+                park=park,
+            )
+        except _STORE_ERRORS as exc:
+            logger.error(
+                "could not record the outcome of inbox delivery %d; it runs again once its "
+                "lease ends: %s %s",
+                delivery_id,
+                exc,
+                describe(fields),
+                extra=dict(fields),
+            )
+            return
+        _log_status(delivery_id, status, fields)
+
+
+def _log_status(delivery_id: int, status: Status | None, fields: Mapping[str, Any]) -> None:
+    extra = {**fields, "inbox_id": delivery_id}
+    if status is None:
+        logger.warning(
+            "inbox delivery %d was taken over by another worker while it ran %s",
+            delivery_id,
+            describe(fields),
+            extra=extra,
+        )
+    elif status == "failed":
+        logger.error(
+            "inbox delivery %d parked as failed; `vapi-receiver inbox retry %d` runs it again %s",
+            delivery_id,
+            delivery_id,
+            describe(fields),
+            extra=extra,
+        )
+    elif status == "pending":
+        logger.warning(
+            "inbox delivery %d failed; retried later %s", delivery_id, describe(fields), extra=extra
+        )

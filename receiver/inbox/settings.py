@@ -1,0 +1,125 @@
+"""The `[inbox]` table: where deliveries are kept, how failures are retried, how long it lasts.
+
+Kept apart from `receiver.config` (which only calls `inbox_config_from_table`) so that the
+inbox's knobs, their defaults and their reasons live next to the code that uses them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from receiver.errors import ConfigError
+
+INBOX_PATH_ENV: Final = "VAPI_INBOX_PATH"
+DEFAULT_INBOX_PATH: Final = "./vapi-inbox.sqlite3"
+
+Synchronous = Literal["normal", "full"]
+
+
+def _default_path() -> str:
+    # An environment-only deployment (`$VAPI_SERVER_SECRET`, no TOML) still needs to put the
+    # inbox on a volume; an explicit `path` in the configuration always wins.
+    return os.environ.get(INBOX_PATH_ENV) or DEFAULT_INBOX_PATH
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    """How the durable inbox behaves; every field has a default, so `InboxConfig()` works.
+
+    Args:
+        enabled: Keep informational deliveries in the inbox before acknowledging them.
+            `False` runs handlers from memory, as before: a crash loses them.
+        path: The SQLite file; relative paths are relative to the working directory.
+            Defaults to `$VAPI_INBOX_PATH`, else `./vapi-inbox.sqlite3`.
+        synchronous: SQLite's `synchronous` pragma in WAL mode. `"normal"` survives a
+            killed process (the commit is in the OS before the 200 is sent) but can lose the
+            last commits if the machine itself crashes; `"full"` syncs every commit to disk
+            and survives both, at the cost of one fsync per delivery.
+        max_attempts: Runs of a delivery's handlers before it is parked as failed.
+        retry_backoff: Seconds before the first retry; doubled for each further one.
+        retry_backoff_max: The longest wait between two retries, in seconds.
+        retention_days: Done deliveries are purged after this many days; a repeated
+            delivery is recognised for as long as it is kept.
+        tool_result_window: Seconds a tool result is replayed for a repeated `toolCallId`;
+            `0` turns the replay off.
+        message_id_headers: Headers holding a unique delivery id, used as the idempotency
+            key when present (an HMAC credential's `message_id_header` is used as well).
+        lease_seconds: How long a worker's claim on a delivery lasts without renewal; a
+            delivery whose worker died is run again once its lease runs out.
+    """
+
+    enabled: bool = True
+    path: str = field(default_factory=_default_path)
+    synchronous: Synchronous = "normal"
+    max_attempts: int = 8
+    retry_backoff: float = 10.0
+    retry_backoff_max: float = 900.0
+    retention_days: float = 7.0
+    tool_result_window: float = 3600.0
+    message_id_headers: tuple[str, ...] = ()
+    lease_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.synchronous not in ("normal", "full"):
+            raise ConfigError('[inbox]: `synchronous` must be "normal" or "full"')
+        if not self.path:
+            raise ConfigError("[inbox]: `path` must be a non-empty string")
+        if self.max_attempts < 1:
+            raise ConfigError("[inbox]: `max_attempts` must be at least 1")
+        for name in ("retry_backoff", "retry_backoff_max", "retention_days", "lease_seconds"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"[inbox]: `{name}` must be a positive number")
+        if self.tool_result_window < 0:
+            raise ConfigError("[inbox]: `tool_result_window` must be 0 (off) or positive")
+        lowered = tuple(name.lower() for name in self.message_id_headers)
+        object.__setattr__(self, "message_id_headers", lowered)
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed run."""
+        return float(min(self.retry_backoff * 2 ** max(attempts - 1, 0), self.retry_backoff_max))
+
+
+_KEY_TYPES: Final[Mapping[str, tuple[tuple[type, ...], str]]] = {
+    "enabled": ((bool,), "true or false"),
+    "path": ((str,), "a string"),
+    "synchronous": ((str,), '"normal" or "full"'),
+    "max_attempts": ((int,), "an integer"),
+    "retry_backoff": ((int, float), "a number of seconds"),
+    "retry_backoff_max": ((int, float), "a number of seconds"),
+    "retention_days": ((int, float), "a number of days"),
+    "tool_result_window": ((int, float), "a number of seconds"),
+    "message_id_headers": ((list,), "a list of header names"),
+    "lease_seconds": ((int, float), "a number of seconds"),
+}
+
+
+def inbox_config_from_table(table: object, source: str) -> InboxConfig:
+    """The `[inbox]` table of a configuration file, checked key by key.
+
+    Raises:
+        ConfigError: naming the file, `[inbox]` and the key that is unknown or mistyped.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{source}: [inbox] must be a table")
+    options: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _KEY_TYPES:
+            expected = ", ".join(sorted(_KEY_TYPES))
+            raise ConfigError(
+                f"{source}: [inbox]: unknown key `{key}` (expected one of: {expected})"
+            )
+        types, words = _KEY_TYPES[key]
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise ConfigError(f"{source}: [inbox]: `{key}` must be {words}")
+        if key == "message_id_headers" and isinstance(value, list):
+            if not all(isinstance(name, str) and name for name in value):
+                raise ConfigError(f"{source}: [inbox]: `{key}` must be {words}")
+            value = tuple(value)
+        options[key] = value
+    try:
+        return InboxConfig(**options)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None

@@ -1,0 +1,387 @@
+"""The inbox's operations on one SQLite connection, with no threads and no event loop.
+
+The receiver calls these from its one inbox thread and the CLI calls them directly. Every
+write runs in `BEGIN IMMEDIATE`, so a claim (`UPDATE ... WHERE status='pending' AND the lease
+ran out`) is atomic across all the processes sharing the file: two workers never run the
+same delivery at the same time, however their requests interleave.
+
+A delivery is `pending` (waiting for its first run, running under a lease, or waiting for a
+retry), `done` (every handler succeeded) or `failed` (parked after `max_attempts` runs, or
+because it cannot be parsed at all). Which handlers already succeeded is recorded, so a
+retry runs only the ones that failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from receiver.inbox.schema import connect
+
+Status = Literal["pending", "done", "failed"]
+STATUSES: Final[tuple[Status, ...]] = ("pending", "done", "failed")
+
+_MAX_ERROR_CHARS: Final = 2000
+_COLUMNS: Final = (
+    "id, key, type, call_id, status, attempts, error, handlers_done, duplicates, "
+    "received_at, next_attempt_at, finished_at, lease_owner, lease_until"
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One stored delivery; `body` is loaded only when the delivery is claimed to run."""
+
+    id: int
+    key: str
+    type: str
+    call_id: str | None
+    status: Status
+    attempts: int
+    error: str | None
+    handlers_done: frozenset[str]
+    duplicates: int
+    received_at: float
+    next_attempt_at: float
+    finished_at: float | None
+    lease_owner: str | None
+    lease_until: float
+    body: bytes = field(default=b"", repr=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields an operator looks at (never the body, which may hold personal data)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "call_id": self.call_id,
+            "status": self.status,
+            "attempts": self.attempts,
+            "error": self.error,
+            "handlers_done": sorted(self.handlers_done),
+            "duplicates": self.duplicates,
+            "received_at": self.received_at,
+            "next_attempt_at": self.next_attempt_at if self.status == "pending" else None,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The result of storing a delivery: its id, and whether it had been stored before."""
+
+    id: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Counts for `inbox stats`."""
+
+    by_status: Mapping[str, int]
+    by_type: Mapping[str, Mapping[str, int]]
+    running: int
+    retrying: int
+    duplicates: int
+    tool_results: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "total": sum(self.by_status.values()),
+            "by_status": dict(self.by_status),
+            "by_type": {kind: dict(counts) for kind, counts in self.by_type.items()},
+            "running": self.running,
+            "retrying": self.retrying,
+            "duplicates_dropped": self.duplicates,
+            "tool_results": self.tool_results,
+        }
+
+
+@dataclass(frozen=True)
+class Purged:
+    deliveries: int
+    tool_results: int
+
+
+class InboxStore:
+    """Inbox operations on one connection; use it from one thread at a time.
+
+    Args:
+        connection: From `receiver.inbox.schema.connect`.
+        clock: Seconds since the epoch; tests pass a fake one to step through backoffs.
+    """
+
+    def __init__(
+        self, connection: sqlite3.Connection, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._db = connection
+        self._clock = clock
+
+    @classmethod
+    def open(
+        cls,
+        path: str,
+        *,
+        synchronous: str = "normal",
+        create: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> InboxStore:
+        """Open (and by default create) the inbox at `path`; see `schema.connect`."""
+        return cls(connect(path, synchronous=synchronous, create=create), clock=clock)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- intake and running --------------------------------------------------------------
+
+    def add(
+        self,
+        *,
+        key: str,
+        kind: str,
+        call_id: str | None,
+        body: bytes,
+        owner: str,
+        lease: float,
+    ) -> Accepted:
+        """Store a delivery, already claimed by `owner`, unless its key is known.
+
+        The claim lets the worker that received it run it at once, while any worker may take
+        it over once `lease` seconds pass without renewal (the receiver died).
+        """
+        now = self._clock()
+        with self._write() as db:
+            row = db.execute(
+                "INSERT INTO deliveries (key, type, call_id, body, received_at, "
+                "next_attempt_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET duplicates = duplicates + 1 "
+                "RETURNING id, duplicates",
+                (key, kind, call_id, body, now, now, owner, now + lease),
+            ).fetchone()
+        return Accepted(id=row[0], duplicate=row[1] > 0)
+
+    def claim_due(self, owner: str, *, lease: float, limit: int) -> list[Delivery]:
+        """Claim up to `limit` pending deliveries that are due and not leased by anyone."""
+        now = self._clock()
+        with self._write() as db:
+            rows = db.execute(
+                f"UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id IN ("
+                "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? "
+                "AND lease_until <= ? ORDER BY next_attempt_at, id LIMIT ?) "
+                f"RETURNING {_COLUMNS}, body",
+                (owner, now + lease, now, now, limit),
+            ).fetchall()
+        return sorted((_delivery(row) for row in rows), key=lambda d: d.id)
+
+    def renew(self, owner: str, ids: Collection[int], *, lease: float) -> int:
+        """Extend `owner`'s leases on the deliveries it is still running."""
+        if not ids:
+            return 0
+        until = self._clock() + lease
+        renewed = 0
+        chunk = list(ids)
+        with self._write() as db:
+            for start in range(0, len(chunk), 500):
+                part = chunk[start : start + 500]
+                marks = ",".join("?" * len(part))
+                renewed += db.execute(
+                    f"UPDATE deliveries SET lease_until = ? WHERE lease_owner = ? "
+                    f"AND status = 'pending' AND id IN ({marks})",
+                    (until, owner, *part),
+                ).rowcount
+        return renewed
+
+    def finish(
+        self,
+        delivery_id: int,
+        owner: str,
+        *,
+        succeeded: Collection[str],
+        errors: Mapping[str, str],
+        max_attempts: int,
+        backoff: Callable[[int], float],
+        park: bool = False,
+    ) -> Status | None:
+        """Record one run: done, a retry after `backoff(attempts)`, or parked as failed.
+
+        Args:
+            delivery_id: The delivery that ran.
+            owner: Who ran it; nothing is written if another worker has taken it over.
+            succeeded: Handlers that succeeded in this run; they are skipped from now on.
+            errors: Handler name to error text, for those that failed.
+            max_attempts: Runs after which a failing delivery is parked.
+            backoff: Seconds to wait after the n-th failed run.
+            park: Give up at once (the delivery cannot run, whatever the number of tries).
+
+        Returns:
+            The new status, or `None` when the delivery was no longer ours.
+        """
+        now = self._clock()
+        with self._write() as db:
+            row = db.execute(
+                "SELECT attempts, handlers_done FROM deliveries "
+                "WHERE id = ? AND lease_owner = ? AND status = 'pending'",
+                (delivery_id, owner),
+            ).fetchone()
+            if row is None:
+                return None
+            attempts = row[0] + 1
+            done = sorted(set(json.loads(row[1])) | set(succeeded))
+            error = _error_text(errors)
+            status: Status
+            if not errors and not park:
+                status, next_at, finished = "done", now, now
+            elif park or attempts >= max_attempts:
+                status, next_at, finished = "failed", now, now
+            else:
+                status, next_at, finished = "pending", now + backoff(attempts), None
+            db.execute(
+                "UPDATE deliveries SET status = ?, attempts = ?, error = ?, handlers_done = ?, "
+                "next_attempt_at = ?, finished_at = ?, lease_owner = NULL, lease_until = 0 "
+                "WHERE id = ?",
+                (status, attempts, error, json.dumps(done), next_at, finished, delivery_id),
+            )
+        return status
+
+    # -- tool results ----------------------------------------------------------------------
+
+    def tool_result(self, key: str, *, window: float) -> str | None:
+        """The stored result for a tool call, if stored within the last `window` seconds."""
+        row = self._db.execute(
+            "SELECT result FROM tool_results WHERE key = ? AND stored_at >= ?",
+            (key, self._clock() - window),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_tool_result(self, key: str, result: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tool_results (key, result, stored_at) VALUES (?, ?, ?)",
+                (key, result, self._clock()),
+            )
+
+    # -- for operators ---------------------------------------------------------------------
+
+    def stats(self) -> Stats:
+        now = self._clock()
+        by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        by_type: dict[str, dict[str, int]] = {}
+        for status, kind, count in self._db.execute(
+            "SELECT status, type, COUNT(*) FROM deliveries GROUP BY status, type ORDER BY type"
+        ):
+            by_status[status] = by_status.get(status, 0) + count
+            by_type.setdefault(kind, dict.fromkeys(STATUSES, 0))[status] = count
+        running, retrying, duplicates = self._db.execute(
+            "SELECT COALESCE(SUM(status = 'pending' AND lease_until > ?), 0), "
+            "COALESCE(SUM(status = 'pending' AND attempts > 0), 0), "
+            "COALESCE(SUM(duplicates), 0) FROM deliveries",
+            (now,),
+        ).fetchone()
+        (tool_results,) = self._db.execute("SELECT COUNT(*) FROM tool_results").fetchone()
+        return Stats(by_status, by_type, running, retrying, duplicates, tool_results)
+
+    def deliveries(
+        self, *, status: Status | None = None, kind: str | None = None, limit: int = 50
+    ) -> list[Delivery]:
+        """The most recent deliveries, newest first, optionally of one status and type."""
+        clauses: list[str] = []
+        params: list[str] = []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if kind is not None:
+            clauses.append("type = ?")
+            params.append(kind)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,)
+        ).fetchone()
+        return None if row is None else _delivery(row)
+
+    def retry(self, delivery_id: int | None = None) -> int:
+        """Send failed deliveries (one, or all when `delivery_id` is None) back to pending.
+
+        They get a fresh set of `max_attempts` runs, due now; the handlers that already
+        succeeded stay skipped. A running receiver picks them up within a second or so;
+        otherwise the next one to start does.
+
+        Returns:
+            How many deliveries were sent back.
+        """
+        now = self._clock()
+        only = "" if delivery_id is None else "AND id = ?"
+        params = (now,) if delivery_id is None else (now, delivery_id)
+        with self._write() as db:
+            return db.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
+                f"finished_at = NULL, lease_owner = NULL, lease_until = 0 "
+                f"WHERE status = 'failed' {only}",
+                params,
+            ).rowcount
+
+    def purge(
+        self, *, older_than: float, tool_result_window: float, include_failed: bool = False
+    ) -> Purged:
+        """Delete done (and optionally failed) deliveries finished more than `older_than` s ago.
+
+        Tool results older than `tool_result_window` go too: they can no longer be replayed.
+        """
+        now = self._clock()
+        statuses = "('done', 'failed')" if include_failed else "('done')"
+        with self._write() as db:
+            deliveries = db.execute(
+                f"DELETE FROM deliveries WHERE status IN {statuses} AND finished_at < ?",
+                (now - older_than,),
+            ).rowcount
+            tool_results = db.execute(
+                "DELETE FROM tool_results WHERE stored_at < ?", (now - tool_result_window,)
+            ).rowcount
+        return Purged(deliveries, tool_results)
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    return Delivery(
+        id=row[0],
+        key=row[1],
+        type=row[2],
+        call_id=row[3],
+        status=row[4],
+        attempts=row[5],
+        error=row[6],
+        handlers_done=frozenset(json.loads(row[7])),
+        duplicates=row[8],
+        received_at=row[9],
+        next_attempt_at=row[10],
+        finished_at=row[11],
+        lease_owner=row[12],
+        lease_until=row[13],
+        body=bytes(row[14]) if len(row) > 14 else b"",
+    )
+
+
+def _error_text(errors: Mapping[str, str]) -> str | None:
+    if not errors:
+        return None
+    text = "; ".join(f"{name}: {error}" for name, error in errors.items())
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"

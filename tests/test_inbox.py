@@ -1,0 +1,485 @@
+"""The durable inbox on a real SQLite file: stored before the 200, retried, parked, purged,
+deduplicated, and tool results replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from receiver import ConfigError, Receiver, load_config
+from receiver.config import config_from_mapping
+from receiver.inbox import InboxConfig, InboxError, InboxStore
+from receiver.inbox.keys import level_id_headers
+from receiver.inbox.runner import Inbox
+from receiver.models import Message, parse_message
+from receiver.testing import make_message
+from tests.conftest import SECRET
+
+HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def receiver_at(path: Path, **inbox: Any) -> Receiver:
+    return Receiver(config={"org": {"secret": SECRET}, "inbox": {"path": str(path), **inbox}})
+
+
+def body_of(envelope: dict[str, Any]) -> bytes:
+    return json.dumps(envelope).encode()
+
+
+def rows(path: Path) -> list[dict[str, Any]]:
+    """The deliveries as another process sees them: through its own connection."""
+    with sqlite3.connect(path) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM deliveries ORDER BY id")]
+
+
+def add(store: InboxStore, n: int, *, owner: str = "worker-a", lease: float = 30.0) -> int:
+    return store.add(
+        key=f"k{n}", kind="status-update", call_id=f"c{n}", body=b"{}", owner=owner, lease=lease
+    ).id
+
+
+def parse(raw: dict[str, Any]) -> Message | None:
+    return parse_message(raw)
+
+
+# -- stored before the acknowledgement -------------------------------------------------------
+
+
+def test_delivery_is_committed_before_the_answer_and_done_after_its_handler(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    receiver = receiver_at(path)
+    handled: list[str] = []
+    receiver.on("end-of-call-report")(lambda message, call: handled.append(call.id))
+    envelope = make_message("end-of-call-report")
+
+    outcome = asyncio.run(receiver.handle(HEADERS, body_of(envelope)))
+
+    # The answer exists, the handler has not run, and the delivery is already on disk.
+    assert (outcome.status, outcome.body) == (200, b"{}")
+    assert handled == []
+    [row] = rows(path)
+    assert row["status"] == "pending" and row["body"] == body_of(envelope)
+    assert row["call_id"] == envelope["message"]["call"]["id"]
+    assert outcome.background is not None
+    asyncio.run(outcome.background())
+    assert handled == [envelope["message"]["call"]["id"]]
+    [row] = rows(path)
+    assert (row["status"], row["attempts"], row["error"]) == ("done", 1, None)
+
+
+def test_a_delivery_that_cannot_be_stored_is_not_acknowledged(tmp_path: Path) -> None:
+    receiver = receiver_at(tmp_path / "no-such-directory" / "inbox.sqlite3")
+    handled: list[Any] = []
+    receiver.on("status-update")(lambda message: handled.append(message))
+    response = TestClient(receiver.app).post(
+        "/vapi", content=body_of(make_message("status-update")), headers=HEADERS
+    )
+    assert response.status_code == 503
+    assert "could not store" in response.json()["error"]
+    assert handled == []
+
+
+def test_types_without_handlers_are_not_stored(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    receiver = receiver_at(path)
+    receiver.on("status-update")(lambda message: None)
+    client = TestClient(receiver.app)
+    assert client.post("/vapi", content=body_of(make_message("hang")), headers=HEADERS).is_success
+    assert not path.exists()
+
+
+def test_disabled_inbox_runs_handlers_from_memory_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    receiver = receiver_at(path, enabled=False)
+    handled: list[Any] = []
+    receiver.on("status-update")(lambda message: handled.append(message))
+    body = body_of(make_message("status-update"))
+    client = TestClient(receiver.app)
+    for _ in range(2):
+        assert client.post("/vapi", content=body, headers=HEADERS).status_code == 200
+    assert len(handled) == 2  # no inbox, no deduplication either
+    assert not path.exists()
+
+
+# -- status transitions, retries, parking ----------------------------------------------------
+
+
+def test_failures_back_off_exponentially_then_park(tmp_path: Path) -> None:
+    clock = Clock()
+    store = InboxStore.open(str(tmp_path / "inbox.sqlite3"), clock=clock)
+    config = InboxConfig(max_attempts=3, retry_backoff=10, retry_backoff_max=15)
+    delivery_id = add(store, 1)
+
+    def fail() -> str | None:
+        return store.finish(
+            delivery_id,
+            "worker-a",
+            succeeded=[],
+            errors={"app.on_report": "RuntimeError: CRM down"},
+            max_attempts=config.max_attempts,
+            backoff=config.backoff,
+        )
+
+    assert fail() == "pending"
+    failed = store.get(delivery_id)
+    assert failed is not None and failed.attempts == 1
+    assert failed.error == "app.on_report: RuntimeError: CRM down"
+    assert failed.next_attempt_at == clock.now + 10
+    clock.now += 9.9
+    assert store.claim_due("worker-a", lease=30, limit=10) == []
+    clock.now += 0.1
+    assert [d.id for d in store.claim_due("worker-a", lease=30, limit=10)] == [delivery_id]
+    assert fail() == "pending"
+    second = store.get(delivery_id)
+    assert second is not None and second.next_attempt_at == clock.now + 15  # 20, capped at 15
+    clock.now += 15
+    assert store.claim_due("worker-a", lease=30, limit=10)
+    assert fail() == "failed"
+    clock.now += 3600
+    assert store.claim_due("worker-a", lease=30, limit=10) == []  # parked: never run again
+    parked = store.get(delivery_id)
+    assert parked is not None and (parked.status, parked.attempts) == ("failed", 3)
+
+    assert store.retry(delivery_id) == 1
+    again = store.get(delivery_id)
+    assert again is not None and (again.status, again.attempts) == ("pending", 0)
+    assert [d.id for d in store.claim_due("worker-a", lease=30, limit=10)] == [delivery_id]
+    assert store.retry(delivery_id) == 0  # only failed deliveries are retried
+
+
+def test_only_the_failed_handler_runs_again_and_success_completes_the_delivery(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    receiver = receiver_at(tmp_path / "inbox.sqlite3")
+    calls: list[str] = []
+    crm_up = False
+
+    @receiver.on("end-of-call-report")
+    def archive(message: Any) -> None:
+        calls.append("archive")
+
+    @receiver.on("end-of-call-report")
+    def push_to_crm(message: Any) -> None:
+        calls.append("crm")
+        if not crm_up:
+            raise RuntimeError("CRM down")
+
+    config = InboxConfig(path=str(tmp_path / "inbox.sqlite3"), retry_backoff=30)
+    inbox = Inbox(config, receiver.core.dispatcher, parse, clock=clock)
+    envelope = make_message("end-of-call-report")
+
+    async def scenario() -> None:
+        nonlocal crm_up
+        run = await inbox.accept(envelope["message"], HEADERS, body_of(envelope))
+        assert run is not None
+        await run()
+        assert await inbox.sweep() == 0  # backing off
+        clock.now += 30
+        crm_up = True
+        assert await inbox.sweep() == 1
+        for _ in range(200):  # the sweep's task runs in the background
+            if len(calls) == 3:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        await inbox.close()
+
+    asyncio.run(scenario())
+    assert sorted(calls) == ["archive", "crm", "crm"]  # handlers run concurrently
+    [row] = rows(tmp_path / "inbox.sqlite3")
+    assert (row["status"], row["attempts"], row["error"]) == ("done", 2, None)
+    done = json.loads(row["handlers_done"])
+    assert [name.rsplit(".", 1)[1] for name in done] == ["archive", "push_to_crm"]
+
+
+def test_a_message_that_does_not_fit_its_model_is_parked_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    receiver = receiver_at(path)
+    handled: list[Any] = []
+    receiver.on("end-of-call-report")(lambda message: handled.append(message))
+    envelope = make_message("end-of-call-report")
+    envelope["message"]["endedReason"] = 5
+    client = TestClient(receiver.app)
+    assert client.post("/vapi", content=body_of(envelope), headers=HEADERS).status_code == 200
+    [row] = rows(path)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "does not fit its model" in row["error"]
+    assert handled == []
+
+
+def test_pending_deliveries_of_a_dead_worker_run_when_the_server_starts(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    envelope = make_message("status-update")
+    store = InboxStore.open(str(path))
+    # What a worker killed mid-handler leaves behind: pending, its lease already run out.
+    store.add(
+        key="k", kind="status-update", call_id="c", body=body_of(envelope), owner="dead", lease=0
+    )
+    store.close()
+    receiver = receiver_at(path)
+    handled = threading.Event()
+    receiver.on("status-update")(lambda message: handled.set())
+    with TestClient(receiver.app):  # runs the lifespan, which starts the sweep
+        assert handled.wait(10)
+    deadline = time.monotonic() + 10
+    while rows(path)[0]["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rows(path)[0]["status"] == "done"
+
+
+def test_a_running_delivery_stays_claimed_while_its_lease_is_renewed(tmp_path: Path) -> None:
+    clock = Clock()
+    path = str(tmp_path / "inbox.sqlite3")
+    store_a = InboxStore.open(path, clock=clock)
+    store_b = InboxStore.open(path, clock=clock)
+    delivery_id = add(store_a, 1, owner="worker-a", lease=30)
+    clock.now += 20
+    assert store_a.renew("worker-a", {delivery_id}, lease=30) == 1
+    clock.now += 20  # 40 s after the claim, 20 s after the renewal
+    assert store_b.claim_due("worker-b", lease=30, limit=10) == []
+    clock.now += 10.1  # the lease ran out: worker A is presumed dead
+    assert [d.id for d in store_b.claim_due("worker-b", lease=30, limit=10)] == [delivery_id]
+    # Worker A's late result is not recorded over worker B's claim.
+    outcome = store_a.finish(
+        delivery_id, "worker-a", succeeded=["h"], errors={}, max_attempts=3, backoff=float
+    )
+    assert outcome is None
+
+
+def test_two_connections_never_claim_the_same_delivery(tmp_path: Path) -> None:
+    path = str(tmp_path / "inbox.sqlite3")
+    setup = InboxStore.open(path)
+    ids = {add(setup, n, lease=0) for n in range(300)}
+    setup.close()
+    claimed: dict[str, list[int]] = {"a": [], "b": []}
+    start = threading.Barrier(2)
+
+    def worker(name: str) -> None:
+        store = InboxStore.open(path)
+        start.wait()
+        while batch := store.claim_due(f"worker-{name}", lease=60, limit=7):
+            claimed[name].extend(d.id for d in batch)
+        store.close()
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not set(claimed["a"]) & set(claimed["b"])
+    assert set(claimed["a"]) | set(claimed["b"]) == ids
+    assert len(claimed["a"]) + len(claimed["b"]) == len(ids)
+
+
+# -- purge -----------------------------------------------------------------------------------
+
+
+def test_purge_deletes_only_finished_deliveries_older_than_the_retention(tmp_path: Path) -> None:
+    clock = Clock()
+    store = InboxStore.open(str(tmp_path / "inbox.sqlite3"), clock=clock)
+
+    def finish(delivery_id: int, errors: dict[str, str]) -> None:
+        store.finish(
+            delivery_id, "worker-a", succeeded=[], errors=errors, max_attempts=1, backoff=float
+        )
+
+    old_done, old_failed, old_pending = add(store, 1), add(store, 2), add(store, 3)
+    finish(old_done, {})
+    finish(old_failed, {"h": "RuntimeError: x"})
+    store.save_tool_result("old", "{}")
+    clock.now += 8 * 86400
+    recent = add(store, 4)
+    finish(recent, {})
+
+    purged = store.purge(older_than=7 * 86400, tool_result_window=3600)
+    assert (purged.deliveries, purged.tool_results) == (1, 1)
+    assert {d.id for d in store.deliveries()} == {old_failed, old_pending, recent}
+    purged = store.purge(older_than=7 * 86400, tool_result_window=3600, include_failed=True)
+    assert purged.deliveries == 1
+    assert {d.id for d in store.deliveries()} == {old_pending, recent}
+
+
+# -- deduplication ---------------------------------------------------------------------------
+
+
+def test_a_repeated_body_is_acknowledged_and_not_run_again(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    receiver = receiver_at(path)
+    handled: list[str] = []
+    receiver.on("end-of-call-report")(lambda message, call: handled.append(call.id))
+    client = TestClient(receiver.app)
+    first, other = make_message("end-of-call-report"), make_message("end-of-call-report")
+    for envelope in (first, first, other, first):
+        assert client.post("/vapi", content=body_of(envelope), headers=HEADERS).status_code == 200
+    assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
+    assert [row["duplicates"] for row in rows(path)] == [2, 0]
+
+
+def test_a_repeated_message_id_header_is_one_delivery_whatever_the_body(tmp_path: Path) -> None:
+    receiver = receiver_at(tmp_path / "inbox.sqlite3", message_id_headers=["X-Message-Id"])
+    handled: list[Any] = []
+    receiver.on("status-update")(lambda message: handled.append(message))
+    client = TestClient(receiver.app)
+    sent = [
+        ("msg-1", make_message("status-update")),
+        ("msg-1", make_message("status-update")),  # a retry, re-serialised differently
+        ("msg-2", make_message("status-update")),
+    ]
+    for message_id, envelope in sent:
+        headers = {**HEADERS, "x-message-id": message_id}
+        assert client.post("/vapi", content=body_of(envelope), headers=headers).is_success
+    assert len(handled) == 2
+
+
+def test_an_hmac_credentials_message_id_header_is_used_as_the_key() -> None:
+    config = config_from_mapping(
+        {
+            "org": {
+                "secret": SECRET,
+                "credentials": [
+                    {
+                        "type": "hmac",
+                        "secret_key": "k" * 32,
+                        "algorithm": "sha256",
+                        "message_id_header": "Svix-Id",
+                        "payload_format": "{svix-id}.{timestamp}.{body}",
+                    }
+                ],
+            }
+        }
+    )
+    assert level_id_headers(make_message("status-update")["message"], config) == ("svix-id",)
+
+
+# -- tool results ----------------------------------------------------------------------------
+
+
+def tool_receiver(path: Path, **inbox: Any) -> tuple[Receiver, list[str]]:
+    receiver = receiver_at(path, **inbox)
+    runs: list[str] = []
+
+    @receiver.tool
+    async def book_table(time: str) -> str:
+        runs.append(time)
+        await asyncio.sleep(0.05)
+        return f"booked {time} (#{len(runs)})"
+
+    return receiver, runs
+
+
+def test_a_repeated_tool_call_id_answers_the_stored_result(tmp_path: Path) -> None:
+    receiver, runs = tool_receiver(tmp_path / "inbox.sqlite3")
+    client = TestClient(receiver.app)
+    envelope = make_message("tool-calls", tool_calls=[("book_table", {"time": "19:00"})])
+    first = client.post("/vapi", content=body_of(envelope), headers=HEADERS).json()
+    again = client.post("/vapi", content=body_of(envelope), headers=HEADERS).json()
+    assert first == again
+    assert first["results"][0]["result"] == "booked 19:00 (#1)"
+    assert runs == ["19:00"]
+    # Another receiver on the same file (a restarted or second worker) replays it too.
+    other, other_runs = tool_receiver(tmp_path / "inbox.sqlite3")
+    replayed = TestClient(other.app).post("/vapi", content=body_of(envelope), headers=HEADERS)
+    assert replayed.json() == first
+    assert other_runs == []
+
+
+def test_concurrent_repeats_wait_for_the_first_run(tmp_path: Path) -> None:
+    receiver, runs = tool_receiver(tmp_path / "inbox.sqlite3")
+    body = body_of(make_message("tool-calls", tool_calls=[("book_table", {"time": "20:00"})]))
+
+    async def three_at_once() -> list[Any]:
+        return await asyncio.gather(*(receiver.handle(HEADERS, body) for _ in range(3)))
+
+    outcomes = asyncio.run(three_at_once())
+    assert runs == ["20:00"]
+    assert len({outcome.body for outcome in outcomes}) == 1
+
+
+def test_the_same_id_with_other_arguments_runs_and_a_zero_window_turns_replay_off(
+    tmp_path: Path,
+) -> None:
+    receiver, runs = tool_receiver(tmp_path / "inbox.sqlite3")
+    client = TestClient(receiver.app)
+    envelope = make_message("tool-calls", tool_calls=[("book_table", {"time": "19:00"})])
+    client.post("/vapi", content=body_of(envelope), headers=HEADERS)
+    envelope["message"]["toolCallList"][0]["function"]["arguments"] = {"time": "21:00"}
+    client.post("/vapi", content=body_of(envelope), headers=HEADERS)
+    assert runs == ["19:00", "21:00"]
+
+    off, off_runs = tool_receiver(tmp_path / "other.sqlite3", tool_result_window=0)
+    off_client = TestClient(off.app)
+    for _ in range(2):
+        off_client.post("/vapi", content=body_of(envelope), headers=HEADERS)
+    assert off_runs == ["21:00", "21:00"]
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def test_inbox_table_is_read_from_toml(tmp_path: Path) -> None:
+    path = tmp_path / "vapi.toml"
+    path.write_text(
+        '[org]\nsecret = "s"\n[inbox]\npath = "/data/inbox.db"\nsynchronous = "full"\n'
+        "max_attempts = 3\nretry_backoff = 2\nretention_days = 30\n"
+        'message_id_headers = ["X-Delivery-Id"]\n'
+    )
+    inbox = load_config(path).inbox
+    assert (inbox.path, inbox.synchronous, inbox.max_attempts) == ("/data/inbox.db", "full", 3)
+    assert (inbox.retry_backoff, inbox.retention_days) == (2, 30)
+    assert inbox.message_id_headers == ("x-delivery-id",)
+    assert inbox.enabled and inbox.tool_result_window == 3600
+
+
+def test_default_path_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VAPI_INBOX_PATH", "/var/lib/vapi/inbox.sqlite3")
+    assert InboxConfig().path == "/var/lib/vapi/inbox.sqlite3"
+    monkeypatch.delenv("VAPI_INBOX_PATH")
+    assert InboxConfig().path == "./vapi-inbox.sqlite3"
+
+
+@pytest.mark.parametrize(
+    ("table", "error"),
+    [
+        ({"pth": "x"}, "[inbox]: unknown key `pth`"),
+        ({"enabled": "yes"}, "[inbox]: `enabled` must be true or false"),
+        ({"max_attempts": 0}, "[inbox]: `max_attempts` must be at least 1"),
+        ({"max_attempts": 2.5}, "[inbox]: `max_attempts` must be an integer"),
+        ({"synchronous": "off"}, '[inbox]: `synchronous` must be "normal" or "full"'),
+        ({"retention_days": -1}, "[inbox]: `retention_days` must be a positive number"),
+        ({"message_id_headers": [""]}, "`message_id_headers` must be a list of header names"),
+    ],
+)
+def test_bad_inbox_settings_name_the_file_table_and_key(table: dict[str, Any], error: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping({"org": {"secret": "s"}, "inbox": table}, source="vapi.toml")
+    assert str(caught.value).startswith("vapi.toml: ")
+    assert error in str(caught.value)
+
+
+def test_a_file_that_is_not_an_inbox_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database " * 100)
+    with pytest.raises(InboxError, match=r"cannot use the inbox at .*notes.txt"):
+        InboxStore.open(str(path))
