@@ -61,7 +61,7 @@ class Template:
 
     @property
     def size(self) -> int:
-        return self.render(0).__len__()
+        return len(self.render(0))
 
     @property
     def raw(self) -> bytes:
@@ -115,7 +115,8 @@ def workloads() -> tuple[Workload, ...]:
 
 def tool_calls_template() -> Template:
     """A tool-calls envelope with the call, phone number and customer; no artifact, so ~2 KB."""
-    call = make_tool_call(TOOL_NAME, TOOL_ARGUMENTS, id=_TOOL_CALL_ID)
+    # Arguments as a JSON string, the schema's form, so the SDK's models accept the body too.
+    call = make_tool_call(TOOL_NAME, TOOL_ARGUMENTS, id=_TOOL_CALL_ID, arguments_as_json=True)
     envelope = make_message("tool-calls", tool_calls=[call], assistant=REMOVE, artifact=REMOVE)
     return envelope_template(envelope)
 

@@ -9,6 +9,7 @@ is anything parsed into models or handed to user code.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -106,6 +107,8 @@ class ReceiverCore:
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
             await self.recorder.record(headers, body)
         outcome = await self._dispatch(raw, headers, body)
+        if not logger.isEnabledFor(logging.INFO):
+            return outcome  # build no log fields that nobody reads, on every request
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "answered %d in %.1f ms %s",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable
 from typing import Any, Protocol
@@ -76,7 +77,8 @@ class Dispatcher:
         )
         started = time.perf_counter()
         try:
-            value = await asyncio.wait_for(self._call(entry, message), budget)
+            async with asyncio.timeout(budget):  # unlike wait_for, no task per answer
+                value = await self._call(entry, message)
         except TimeoutError:
             await self._report_failure(
                 TimeoutError(f"{entry.name} did not answer {kind} within {budget:g} s"), message
@@ -112,6 +114,8 @@ class Dispatcher:
             [*self._registry.listeners(message.type), *self._registry.any_listeners]
         )
         names = [name for name in entries if name not in skip]
+        if len(names) == 1:  # the usual case: no task to create and gather
+            return {names[0]: await self._observe_one(entries[names[0]], message)}
         errors = await asyncio.gather(*(self._observe_one(entries[n], message) for n in names))
         return dict(zip(names, errors, strict=True))
 
@@ -125,7 +129,10 @@ class Dispatcher:
             result = await self._run_tool_once(message.tool_call, message)
             return {"result": result.error if result.error is not None else result.result or ""}
         calls = message.tool_calls if isinstance(message, ToolCallsMessage) else []
-        results = await asyncio.gather(*(self._run_tool_once(call, message) for call in calls))
+        if len(calls) == 1:  # the usual case: no task to create and gather
+            results = [await self._run_tool_once(calls[0], message)]
+        else:
+            results = await asyncio.gather(*(self._run_tool_once(c, message) for c in calls))
         return {"results": [result.to_vapi() for result in results]}
 
     async def _run_tool_once(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
@@ -151,7 +158,8 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             kwargs = spec.arguments(tool_call, message)
-            value = await asyncio.wait_for(_invoke(spec, kwargs), budget)
+            async with asyncio.timeout(budget):
+                value = await _invoke(spec, kwargs)
             result = _tool_result(tool_call, value)
         except ToolError as exc:
             return _tool_error(tool_call, str(exc))
@@ -267,8 +275,11 @@ def _fields(message: Message) -> dict[str, Any]:
 
 def _log_latency(message: Message, started: float, budget: float | None, **more: str) -> None:
     elapsed_ms = (time.perf_counter() - started) * 1000
+    slow = budget is not None and elapsed_ms > budget * 1000 * 0.8
+    if not slow and not logger.isEnabledFor(logging.DEBUG):
+        return  # the usual case in production: nothing is logged, so build nothing
     fields = {**_fields(message), **more, "latency_ms": round(elapsed_ms, 1)}
-    if budget is not None and elapsed_ms > budget * 1000 * 0.8:
+    if slow:
         logger.warning(
             "answered close to the %g s budget %s", budget, describe(fields), extra=fields
         )

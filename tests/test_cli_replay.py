@@ -190,3 +190,70 @@ def test_a_line_separator_inside_a_body_does_not_split_the_line(
     code, out, _ = replay(capsys, str(path), "--url", url, "--secret", ORG)
     assert code == 0, out
     assert bodies(received) == [line["body"], second]
+
+
+# -- HMAC and OAuth2 levels ----------------------------------------------------------------------
+
+SIGNED = {
+    "org": {
+        "credentials": [
+            {"type": "hmac", "secret_key": "org-hmac-replay", "algorithm": "sha256",
+             "message_id_header": "svix-id"}
+        ]
+    },
+    "tools": {
+        "lookup_order": {
+            "credentials": [
+                {"type": "oauth2", "client_id": "vapi", "client_secret": "oauth-replay-0003"}
+            ]
+        }
+    },
+}  # fmt: skip
+SIGNED_TOML = """
+[[org.credentials]]
+type = "hmac"
+secret_key = "org-hmac-replay"
+algorithm = "sha256"
+message_id_header = "svix-id"
+
+[[tools.lookup_order.credentials]]
+type = "oauth2"
+client_id = "vapi"
+client_secret = "oauth-replay-0003"
+"""
+
+
+def test_signed_deliveries_are_signed_afresh_and_keep_their_message_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recording = tmp_path / "recorded.jsonl"
+    original = Receiver(config=SIGNED, record_to=recording)
+    original.add_tool(lambda order_id: "shipped", name="lookup_order")
+    with VapiTestClient(original) as client:
+        for order in ("A-1", "A-2"):
+            assert client.tool_call("lookup_order", order_id=order) == "shipped"
+        assert client.send("status-update", status="ended").status_code == 200
+    recorded = [json.loads(line)["headers"] for line in recording.read_text().splitlines()]
+    config_file = tmp_path / "vapi.toml"
+    config_file.write_text(SIGNED_TOML)
+    target = Receiver(config=SIGNED)
+    target.add_tool(lambda order_id: "shipped", name="lookup_order")
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+            seen.append((scope["path"], headers))
+        await target.app(scope, receive, send)
+
+    with live_server(app) as base:
+        url = base + "/vapi"
+        code, out, _ = replay(capsys, str(recording), "--url", url, "--config", str(config_file))
+    assert code == 0, out
+    assert out.splitlines()[-1] == f"replayed 3 deliveries to {url}: 3 ok, 0 failed"
+    # One token for the whole run, fetched from the token endpoint at --url's origin.
+    assert [path for path, _ in seen] == ["/oauth/token", "/vapi", "/vapi", "/vapi"]
+    status_update = seen[-1][1]
+    assert status_update["svix-id"] == recorded[-1]["svix-id"]  # kept, as in a Vapi retry
+    assert status_update["x-signature"]  # signed again, with the replay's own timestamp
+    assert int(status_update["x-timestamp"]) > int(recorded[-1]["x-timestamp"])

@@ -302,3 +302,124 @@ def test_a_slow_answer_times_out(scripted_url: str, capsys: pytest.CaptureFixtur
     code, _, err = send(capsys, "hang", "--url", scripted_url, "--secret", ORG, "--timeout", "0.2")
     assert code == 1
     assert "no answer within 0.2 s" in err
+
+
+# -- every scheme, as Vapi presents it, through real HTTP --------------------------------------
+
+SVIX_KEY = "c3ZpeC1zdHlsZS1rZXktMDAwMQ=="  # base64 of "svix-style-key-0001"
+SCHEMES_CONFIG = f"""
+[[org.credentials]]
+type = "hmac"
+secret_key = "org-hmac-key-0005"
+algorithm = "sha256"
+
+[tools.by_secret]
+secret = "{TOOL}"
+
+[[tools.by_bearer.credentials]]
+type = "bearer"
+token = "bearer-token-abcdefgh-0006"
+headerName = "X-Api-Key"
+bearerPrefixEnabled = false
+
+[[tools.by_hmac.credentials]]
+type = "hmac"
+secret_key = "{SVIX_KEY}"
+secret_is_base64 = true
+algorithm = "sha512"
+message_id_header = "svix-id"
+payload_format = "{{svix-id}}.{{timestamp}}.{{method}}.{{url}}.{{body}}"
+signature_encoding = "base64"
+signature_prefix = "v1,"
+
+[[tools.by_oauth2.credentials]]
+type = "oauth2"
+client_id = "vapi"
+client_secret = "oauth-client-secret-0007"
+url = "https://hooks.example.com/auth/token"
+"""
+
+
+@pytest.fixture(scope="module")
+def schemes_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("schemes") / "vapi.toml"
+    path.write_text(SCHEMES_CONFIG)
+    return path
+
+
+def _answering_as(name: str) -> Any:
+    def tool(order_id: str = "") -> str:
+        return f"{name} {order_id}"
+
+    return tool
+
+
+@pytest.fixture(scope="module")
+def schemes_url(schemes_file: Path) -> Iterator[str]:
+    receiver = Receiver(config=schemes_file)
+    for name in ("by_secret", "by_bearer", "by_hmac", "by_oauth2"):
+        receiver.add_tool(_answering_as(name), name=name)
+    with live_server(receiver.app) as base:
+        yield base + "/vapi"
+
+
+@pytest.mark.parametrize(
+    ("tool", "shown"),
+    [
+        ("by_secret", 'x-vapi-secret ****0002 (tool "by_secret")'),
+        ("by_bearer", 'x-api-key ****0006 (tool "by_bearer")'),
+        ("by_hmac", "HMAC-SHA512 signature in x-signature with timestamp in x-timestamp and "
+                    'message id in svix-id (tool "by_hmac")'),
+        ("by_oauth2", "OAuth2 token in Authorization for client 'vapi' (POST /auth/token)"),
+    ],
+)  # fmt: skip
+def test_each_scheme_is_presented_as_vapi_would(
+    tool: str,
+    shown: str,
+    schemes_url: str,
+    schemes_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = send(
+        capsys, "tool-calls", "--url", schemes_url, "--config", str(schemes_file),
+        "--tool", tool, "--args", '{"order_id": "A-9"}',
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert shown in out
+    assert f'"result": "{tool} A-9"' in out
+    for secret in ("bearer-token-abcdefgh-0006", "oauth-client-secret-0007", SVIX_KEY):
+        assert secret not in out
+
+
+def test_an_hmac_org_signs_informational_messages(
+    schemes_url: str, schemes_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = send(
+        capsys, "end-of-call-report", "--url", schemes_url, "--config", str(schemes_file)
+    )
+    assert code == 0, out
+    assert "HMAC-SHA256 signature in x-signature" in out and "ok: acknowledged" in out
+
+
+def test_tools_of_several_schemes_get_a_header_each(
+    schemes_url: str, schemes_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = send(
+        capsys, "tool-calls", "--url", schemes_url, "--config", str(schemes_file),
+        "--tool", "by_bearer", "--tool", "by_hmac", "--tool", "by_oauth2",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "x-api-key ****0006 + HMAC-SHA512" in out and "+ OAuth2 token" in out
+
+
+def test_a_missing_token_endpoint_fails_with_the_reason(
+    scripted_url: str, schemes_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _ANSWER.clear()
+    _ANSWER["answer"] = {}
+    code, _, err = send(
+        capsys, "tool-calls", "--url", scripted_url, "--config", str(schemes_file),
+        "--tool", "by_oauth2",
+    )  # fmt: skip
+    assert code == 1
+    assert "FAILED: the OAuth2 token request to POST /auth/token got 404" in err

@@ -129,7 +129,8 @@ def test_tools_of_different_levels_need_a_secret_valid_for_all() -> None:
     shared.add_tool(lambda: "ok", name="get_time")
     envelope = make_message("tool-calls", tool_calls=["lookup_order", "get_time"])
     credential = winning_credential(envelope["message"], shared.config)
-    assert credential.secret == "rotated-shared"
+    assert credential.headers_for(b"{}") == {"x-vapi-secret": "rotated-shared"}
+    assert not credential.note
     outcomes = VapiTestClient(shared).tool_calls("lookup_order", "get_time")
     assert [o.result for o in outcomes] == ["ok", "ok"]
 

@@ -9,7 +9,8 @@ people keep them in:
   whose `body` is re-sent byte for byte with the recorded headers.
 
 Each delivery gets the credential Vapi would attach (as for `send`), one output line, and
-the same check of its answer; exit 1 if any failed.
+the same check of its answer; exit 1 if any failed. A recorded delivery keeps its HMAC
+message id and is signed afresh, as when Vapi retries a delivery.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from receiver.cli._credentials import Signer, add_credential_options
+from receiver.cli._credentials import Signer, TokenUnavailable, add_credential_options
 from receiver.cli._http import Unreachable, check_url, post
 from receiver.cli._judge import judge
 from receiver.cli.send import DEFAULT_TIMEOUT_S, DEFAULT_URL
@@ -103,12 +104,12 @@ def run(args: argparse.Namespace) -> int:
         credential = signer.credential(message)
         kind = str(message.get("type")) if message else "(not an envelope)"
         try:
-            reply = post(
-                args.url, delivery.body, delivery.headers | credential.headers, args.timeout
-            )
-        except Unreachable as exc:
+            headers = signer.headers(credential, delivery.body, original=delivery.headers)
+            reply = post(args.url, delivery.body, delivery.headers | headers, args.timeout)
+        except (TokenUnavailable, Unreachable) as exc:
             failed += 1
-            print(f"{delivery.label:>8}  {kind:<30}  ---  FAILED: unreachable: {exc}")
+            reason = exc if isinstance(exc, TokenUnavailable) else f"unreachable: {exc}"
+            print(f"{delivery.label:>8}  {kind:<30}  ---  FAILED: {reason}")
             continue
         verdict = judge(message, reply)
         failed += not verdict.ok

@@ -14,7 +14,7 @@ import sys
 from typing import Any, Final
 
 from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from receiver.cli._credentials import Signer, add_credential_options
+from receiver.cli._credentials import Signer, TokenUnavailable, add_credential_options
 from receiver.cli._http import Reply, Unreachable, check_url, post
 from receiver.cli._judge import Verdict, judge
 from receiver.message_types import REQUEST_TYPES
@@ -111,10 +111,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     signer = Signer.from_args(args)
     message = envelope["message"]
+    body = json.dumps(envelope).encode()
     credential = signer.credential(message)
     print(f"POST {args.url}  {args.type}  {signer.describe(credential)}")
     try:
-        reply = post(args.url, json.dumps(envelope).encode(), credential.headers, args.timeout)
+        reply = post(args.url, body, signer.headers(credential, body), args.timeout)
+    except TokenUnavailable as exc:
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except Unreachable as exc:
         print(f"FAILED: {args.url} is unreachable: {exc}", file=sys.stderr)
         return EXIT_FAILED

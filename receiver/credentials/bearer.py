@@ -69,5 +69,10 @@ class BearerCredential:
             return f"Bearer token in {self.header_name}"
         return f"token in {self.header_name} without Bearer prefix"
 
+    def headers_for(self) -> dict[str, str]:
+        """The header Vapi sends with this credential, as `check` expects it."""
+        value = f"Bearer {self.token}" if self.bearer_prefix_enabled else self.token
+        return {self.header_name: value}
+
     def __repr__(self) -> str:
         return f"BearerCredential(header_name={self.header_name!r}, token=<hidden>)"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
@@ -130,6 +130,25 @@ class OAuth2Credential:
     def issue(self, scope: str = "") -> str:
         """A signed access token for this client; `scope` must be within `scopes`."""
         return self._serializer.dumps({"cid": self.client_id, "scope": scope})
+
+    def token_request(self) -> bytes:
+        """The form Vapi's OAuth2 plan posts to the token endpoint (client credentials grant).
+
+        The client authenticates in the form body; `scope`, when set, asks for all of it.
+        Send it as `application/x-www-form-urlencoded` to `token_path`.
+        """
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+        if self.scope:
+            form["scope"] = self.scope
+        return urlencode(form).encode("ascii")
+
+    def headers_for(self, access_token: str) -> dict[str, str]:
+        """The header Vapi sends with a token from the token endpoint."""
+        return {_AUTHORIZATION: f"Bearer {access_token}"}
 
     def check(self, request: RequestView) -> Check:
         value = request.headers.get(_AUTHORIZATION, "")

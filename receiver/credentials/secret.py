@@ -57,5 +57,9 @@ class VapiSecret:
     def describe(self) -> str:
         return f"{SECRET_HEADER} header"
 
+    def headers_for(self) -> dict[str, str]:
+        """The header Vapi sends: the first secret, the current one during a rotation."""
+        return {SECRET_HEADER: self.secrets[0]}
+
     def __repr__(self) -> str:
         return f"VapiSecret(<{len(self.secrets)} hidden>)"

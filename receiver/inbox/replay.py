@@ -3,8 +3,9 @@
 Vapi repeats a tool call when it did not get the answer (a timeout, a dropped connection,
 a backoff plan), and running a tool twice can book twice. So each result is stored once
 the tool has run, by call id, `toolCallId` and content (`keys.tool_result_key`), and a
-repeat within the window answers the stored result. A repeat that arrives while the first is still running waits for it (within
-this process; two workers that get the same call at the same moment may both run it).
+repeat within the window answers the stored result. A repeat that arrives while the first
+is still running waits for it (within this process; two workers that get the same call at
+the same moment may both run it).
 """
 
 from __future__ import annotations

@@ -214,6 +214,7 @@ class Inbox:
 
     async def _sweep_forever(self) -> None:
         next_purge = 0.0
+        failing = ""  # logged once per distinct error, not once a second
         while True:
             try:
                 if time.monotonic() >= next_purge:
@@ -221,7 +222,13 @@ class Inbox:
                     await self.purge()
                 await self.sweep()
             except _STORE_ERRORS as exc:
-                logger.error("inbox sweep failed; trying again: %s", exc)
+                if str(exc) != failing:
+                    failing = str(exc)
+                    logger.error("inbox sweep failed; trying again every second: %s", exc)
+            else:
+                if failing:
+                    failing = ""
+                    logger.info("inbox sweep works again")
             await asyncio.sleep(self._poll_interval)
 
     async def _run_stored(self, delivery: Delivery) -> None:
@@ -247,6 +254,11 @@ class Inbox:
                 await self._record(delivery_id, {}, error, fields, park=True)
                 return
             outcome = await self._observer.observe(message, skip=skip)
+        except Exception as exc:  # handlers are isolated already; this is a bug of ours
+            logger.exception("running inbox delivery %d failed", delivery_id, extra=fields)
+            await self._record(delivery_id, {}, {"inbox": f"{type(exc).__name__}: {exc}"}, fields)
+            return
+        else:
             errors = {name: error for name, error in outcome.items() if error is not None}
             await self._record(delivery_id, outcome, errors, fields)
         finally:

@@ -11,8 +11,10 @@ working without the test dependencies.
     assert client.assistant_request(customer_number="+14155550100") == {"assistantId": "a-1"}
     assert client.send("end-of-call-report").status_code == 200
 
-Every request carries the credential Vapi would attach: the first secret of the level that
-wins for that message under the receiver's own configuration (`winning_credential`).
+Every request carries the credential Vapi would attach for the level that wins under the
+receiver's own configuration (`winning_credential`): an `x-vapi-secret`, a Bearer token, an
+HMAC signature over the exact bytes sent, or an OAuth2 token that the client first fetches
+from the receiver's own token endpoint, as Vapi does.
 Informational handlers have run by the time `send` returns, because the underlying
 `TestClient` waits for the response's background tasks.
 """
@@ -25,7 +27,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from receiver.testing.credentials import winning_credential
+from receiver.credentials import SECRET_HEADER
+from receiver.oauth import FORM
+from receiver.testing.credentials import (
+    AttachedCredential,
+    TokenSource,
+    TokenUnavailable,
+    winning_credential,
+)
 from receiver.testing.factories import make_message
 
 if TYPE_CHECKING:
@@ -106,7 +115,11 @@ class VapiTestClient:
 
     Attributes:
         http: The underlying Starlette `TestClient`, for anything else (`http.get("/health")`).
+        url: Where messages are posted (`http://testserver/vapi`); HMAC plans that sign
+            `{url}` sign this.
         last_response: The response to the latest request, for its status, headers or bytes.
+        last_credential: What the latest message was sent with, and its `note` if the
+            receiver was bound to refuse it.
     """
 
     def __init__(self, receiver: Receiver, *, secret: str | None = None) -> None:
@@ -120,7 +133,10 @@ class VapiTestClient:
         self.receiver = receiver
         self.secret = secret
         self.http: TestClient = TestClient(receiver.app)
+        self.url = str(self.http.base_url).rstrip("/") + receiver.path
         self.last_response: Response | None = None
+        self.last_credential: AttachedCredential | None = None
+        self._tokens = TokenSource(self._post_form)
 
     def __enter__(self) -> Self:
         self.http.__enter__()
@@ -147,17 +163,23 @@ class VapiTestClient:
 
         Args:
             envelope: The body to send, JSON-encoded here.
-            headers: Extra headers; an `x-vapi-secret` here replaces the computed one.
+            headers: Extra headers; one named like a computed credential header replaces it.
             authenticate: `False` sends no credential at all.
 
         Returns:
             The response (also kept as `last_response`).
+
+        Raises:
+            UnexpectedResponse: the receiver's token endpoint refused to issue the OAuth2
+                token the message needs.
         """
+        body = json.dumps(envelope).encode()
+        self.last_credential = None
         sent = {"content-type": "application/json"}
         if authenticate:
-            sent |= self.credential_headers(envelope)
+            sent |= self.credential_headers(envelope, body=body)
         sent |= {name.lower(): value for name, value in (headers or {}).items()}
-        response = self.http.post(self.receiver.path, content=json.dumps(envelope), headers=sent)
+        response = self.http.post(self.receiver.path, content=body, headers=sent)
         self.last_response = response
         return response
 
@@ -170,14 +192,39 @@ class VapiTestClient:
         """
         return self.post(make_message(type, **overrides))
 
-    def credential_headers(self, envelope: Mapping[str, Any]) -> dict[str, str]:
-        """The headers that authenticate `envelope`, as Vapi would send them."""
+    def credential_headers(
+        self, envelope: Mapping[str, Any], *, body: bytes | None = None
+    ) -> dict[str, str]:
+        """The headers that authenticate `envelope`, as Vapi would send them.
+
+        Args:
+            envelope: The message to authenticate; its winning level decides the credential.
+            body: The exact bytes that will be sent, which HMAC signatures cover; by
+                default the JSON encoding that `post` sends.
+
+        Raises:
+            UnexpectedResponse: the receiver's token endpoint refused an OAuth2 token.
+        """
         if self.secret is not None:
-            return {"x-vapi-secret": self.secret}
+            return {SECRET_HEADER: self.secret}
         message = envelope.get("message")
         if not isinstance(message, Mapping):
             return {}
-        return winning_credential(message, self.receiver.config).headers
+        credential = winning_credential(message, self.receiver.config)
+        self.last_credential = credential
+        if body is None:
+            body = json.dumps(envelope).encode()
+        try:
+            return credential.headers_for(body, url=self.url, mint=self._tokens)
+        except TokenUnavailable as exc:
+            assert self.last_response is not None  # the token endpoint's answer
+            raise UnexpectedResponse(str(exc), self.last_response) from None
+
+    def _post_form(self, path: str, form: bytes) -> tuple[int, bytes]:
+        """How the client reaches the receiver's OAuth2 token endpoint."""
+        response = self.http.post(path, content=form, headers={"content-type": FORM})
+        self.last_response = response
+        return response.status_code, response.content
 
     # -- reading answers ---------------------------------------------------------------------
 
@@ -252,11 +299,13 @@ class VapiTestClient:
             )
         return outcomes
 
-    @staticmethod
-    def _json(type: str, response: Response) -> Json:
+    def _json(self, type: str, response: Response) -> Json:
         if response.status_code != 200:
+            note = self.last_credential.note if self.last_credential else ""
+            known = f" (the test client knew: {note})" if note else ""
             raise UnexpectedResponse(
-                f"{type} was answered {response.status_code}: {response.text[:500]}", response
+                f"{type} was answered {response.status_code}: {response.text[:500]}{known}",
+                response,
             )
         try:
             body = response.json()
