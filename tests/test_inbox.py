@@ -81,8 +81,13 @@ def test_delivery_is_committed_before_the_answer_and_done_after_its_handler(
     [row] = rows(path)
     assert row["status"] == "pending" and row["body"] == body_of(envelope)
     assert row["call_id"] == envelope["message"]["call"]["id"]
-    assert outcome.background is not None
-    asyncio.run(outcome.background())
+    background = outcome.background
+    assert background is not None
+
+    async def after_the_answer() -> None:
+        await background()
+
+    asyncio.run(after_the_answer())
     assert handled == [envelope["message"]["call"]["id"]]
     [row] = rows(path)
     assert (row["status"], row["attempts"], row["error"]) == ("done", 1, None)
