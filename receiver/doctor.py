@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import Unauthorized
-from receiver.message_types import INFORMATIONAL_TYPES, REQUEST_TYPES
+from receiver.message_types import DEFAULT_SERVER_MESSAGES, INFORMATIONAL_TYPES, REQUEST_TYPES
 from receiver.testing import MESSAGE_TYPES, make_message
 from receiver.vapi_objects import (
     Finding,
@@ -34,24 +34,8 @@ from receiver.vapi_objects import (
 )
 from receiver.verification import SECRET_HEADER, Level, verify, winning_levels
 
-__all__ = ["DEFAULT_SERVER_MESSAGES", "Diagnosis", "Route", "Row", "Scenario", "diagnose"]
+__all__ = ["Diagnosis", "Route", "Row", "Scenario", "diagnose"]
 
-#: `assistant.serverMessages` when the assistant does not set it (PROTOCOL.md section 3).
-DEFAULT_SERVER_MESSAGES: Final = frozenset(
-    {
-        "conversation-update",
-        "end-of-call-report",
-        "function-call",
-        "hang",
-        "speech-update",
-        "status-update",
-        "tool-calls",
-        "transfer-destination-request",
-        "handoff-destination-request",
-        "user-interrupted",
-        "assistant.started",
-    }
-)
 
 #: Types sent to a server of an assistant feature rather than down the level chain.
 _FEATURE_SERVERS: Final[Mapping[str, tuple[str, ...]]] = {
@@ -391,7 +375,7 @@ def _sent(message_type: str, phone: _Party, assistant: _Party) -> str:
     if setting is None:
         return "?"
     listed = setting.raw.get("serverMessages")
-    enabled = set(listed) if isinstance(listed, list) else DEFAULT_SERVER_MESSAGES
+    enabled = set(listed) if isinstance(listed, list) else set(DEFAULT_SERVER_MESSAGES)
     if message_type in enabled:
         return "yes"
     if message_type == "transcript" and 'transcript[transcriptType="final"]' in enabled:

@@ -67,6 +67,22 @@ INFORMATIONAL_TYPES: Final = frozenset(
 
 KNOWN_TYPES: Final = REQUEST_TYPES | INFORMATIONAL_TYPES
 
+#: `assistant.serverMessages` when an assistant does not set it (PROTOCOL.md section 3), in
+#: the order Vapi lists it.
+DEFAULT_SERVER_MESSAGES: Final = (
+    "conversation-update",
+    "end-of-call-report",
+    "function-call",
+    "hang",
+    "speech-update",
+    "status-update",
+    "tool-calls",
+    "transfer-destination-request",
+    "handoff-destination-request",
+    "user-interrupted",
+    "assistant.started",
+)
+
 
 def method_name(message_type: str) -> str:
     """The `CallHandler` method that handles `message_type`.

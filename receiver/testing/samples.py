@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from receiver.message_types import DEFAULT_SERVER_MESSAGES
 from receiver.testing.conversation import GREETING, SYSTEM_PROMPT
 from receiver.testing.tools import tool_definition
 
@@ -39,17 +40,6 @@ WEBHOOK_URL: Final = "https://receiver.example.com/vapi/webhook"
 MONITOR_HOST: Final = "phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai"
 
 ASSISTANT_NAME: Final = "Riley - Support"
-DEFAULT_SERVER_MESSAGES: Final = (
-    "conversation-update",
-    "end-of-call-report",
-    "function-call",
-    "hang",
-    "speech-update",
-    "status-update",
-    "tool-calls",
-    "transfer-destination-request",
-    "user-interrupted",
-)
 
 
 def new_id() -> str:
