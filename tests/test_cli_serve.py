@@ -354,3 +354,27 @@ def test_credentials_are_listed_by_level_and_masked() -> None:
     assert lines[2].split() == ["org", "level", "x-vapi-secret", "****"]  # short: fully masked
     insecure = Receiver(insecure=True)
     assert credential_lines(Located(insecure.app, insecure))[0].startswith("INSECURE")
+
+
+@pytest.mark.parametrize(
+    ("config", "suggested"),
+    [
+        ({"org": {"secret": "org-secret-abcdefgh"}}, '"headers": {"x-vapi-secret"'),
+        (
+            {"org": {"credentials": [{"type": "bearer", "token": "tok-abcdefghijkl"}]}},
+            '"credentialId"',
+        ),
+    ],
+    ids=["secret", "bearer only"],
+)
+def test_the_server_json_to_paste_fits_the_levels_credentials(
+    config: dict[str, object], suggested: str
+) -> None:
+    from receiver import Receiver
+    from receiver.cli.serve import vapi_setup
+    from receiver.locate import Located
+
+    receiver = Receiver(config=config)
+    printed = "\n".join(vapi_setup("https://x.example/vapi", Located(receiver.app, receiver)))
+    assert suggested in printed
+    assert "org-secret-abcdefgh" not in printed and "tok-abcdefghijkl" not in printed

@@ -106,14 +106,23 @@ def vapi_setup(server_url: str, located: Located) -> list[str]:
     """What to paste into Vapi for `server_url`, and the credentials the receiver expects."""
     config = located.receiver.config if located.receiver else None
     server: dict[str, object] = {"url": server_url}
-    if config is None or not config.insecure:
+    uses_secrets = config is None or any(level.config.secrets for level in _levels(config))
+    if config is not None and config.insecure:
+        hint = "  (insecure mode: no credential is checked)"
+    elif uses_secrets:
         server["headers"] = {SECRET_HEADER: "<the secret of that level>"}
+        hint = (
+            '  (instead of "headers", a Custom Credential works too: Bearer, header name '
+            f"{SECRET_HEADER}, prefix off, as server.credentialId)"
+        )
+    else:
+        server["credentialId"] = "<the Custom Credential of that level>"
+        hint = "  (a Bearer, HMAC or OAuth2 Custom Credential matching the level's entry below)"
     return [
         f"Server URL for Vapi: {server_url}",
         "Set it on the org, phone number, assistant or tool whose messages should come here:",
         f"  {json.dumps({'server': server})}",
-        '  (instead of "headers", a Custom Credential works too: Bearer, header name '
-        f"{SECRET_HEADER}, prefix off, as server.credentialId)",
+        hint,
         *credential_lines(located),
         f"Try it: {_try_command(server_url, located)}",
     ]
