@@ -45,7 +45,9 @@ def ensure_venv() -> Path:
     if not venv_python().exists():
         print(f"bench: creating {VENV_DIR.name}/ (once)", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV_DIR)
-    print(f"bench: installing {REQUIREMENTS.relative_to(REPO_ROOT)} into {VENV_DIR.name}/", flush=True)
+    print(
+        f"bench: installing {REQUIREMENTS.relative_to(REPO_ROOT)} into {VENV_DIR.name}/", flush=True
+    )
     command = [
         str(venv_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
         "-r", str(REQUIREMENTS), "-e", str(REPO_ROOT),

@@ -169,5 +169,7 @@ def _run(command: list[str], env: Mapping[str, str], duration: float) -> str:
     except subprocess.TimeoutExpired as exc:
         raise RuntimeError(f"{command[0]} overran its {duration} s run; killed") from exc
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:3])} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(command[:3])} failed ({done.returncode}):\n{done.stderr[-2000:]}"
+        )
     return done.stdout

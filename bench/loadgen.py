@@ -128,7 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     figures = asyncio.run(
-        run(args.port, args.path, json.loads(args.headers), template, args.connections, args.duration)
+        run(
+            args.port,
+            args.path,
+            json.loads(args.headers),
+            template,
+            args.connections,
+            args.duration,
+        )
     )
     print(json.dumps(figures))
     return 0

@@ -31,18 +31,35 @@ OUTPUT_DIR: Final = REPO_ROOT / "bench"
 INPROCESS_TIMEOUT: Final = 600.0
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="short runs (about a minute), to try it")
-    parser.add_argument("--duration", type=float, help="seconds of load per server and workload (5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring")
-    parser.add_argument("--messages", type=int, help="messages for the memory check (100000)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs (about 1.5 minutes), to try it"
+    )
+    parser.add_argument(
+        "--duration", type=_positive, help="seconds of load per server and workload (5)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds of load before measuring (1)"
+    )
+    parser.add_argument("--messages", type=_positive, help="messages for the memory check (100000)")
     parser.add_argument(
         "--load-generator", choices=["auto", "wrk", "python"], default="auto",
         help="wrk if on PATH (auto), else the Python generator in bench/loadgen.py",
     )  # fmt: skip
-    parser.add_argument("--servers", help="comma-separated subset: " + ",".join(s.name for s in SERVERS))
-    parser.add_argument("--workloads", help="comma-separated subset: " + ",".join(w.name for w in workloads()))
+    parser.add_argument(
+        "--servers", help="comma-separated subset: " + ",".join(s.name for s in SERVERS)
+    )
+    parser.add_argument(
+        "--workloads", help="comma-separated subset: " + ",".join(w.name for w in workloads())
+    )
     parser.add_argument("--skip-in-process", action="store_true", help="HTTP figures only")
     parser.add_argument(
         "--receiver-config", type=Path,
@@ -54,8 +71,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--output", type=Path, default=OUTPUT_DIR, help="where results.json/png go")
     args = parser.parse_args(argv)
+    if args.receiver_config and not args.receiver_config.is_file():
+        parser.error(f"--receiver-config: no file {args.receiver_config}")
     args.duration = args.duration or (2.0 if args.quick else 5.0)
-    args.messages = args.messages or (5_000 if args.quick else 100_000)
+    args.messages = int(args.messages or (5_000 if args.quick else 100_000))
     return args
 
 
@@ -64,6 +83,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.use_current_env and not environment.inside_venv():
         environment.reexec_inside(environment.ensure_venv(), argv)
+    try:
+        return run(args)
+    except RuntimeError as error:  # a server that did not start or answered wrongly
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure everything `args` asks for, then print and write the results."""
     started = time.monotonic()
     env = {}
     if args.receiver_config:
@@ -79,7 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "load_generator": _generator_version(generator),
-            "uvicorn": {"workers": 1, "host": "127.0.0.1", "http": settings.http, "loop": settings.loop, "log_level": "warning", "access_log": False},
+            "uvicorn": {
+                "workers": 1,
+                "host": "127.0.0.1",
+                "http": settings.http,
+                "loop": settings.loop,
+                "log_level": "warning",
+                "access_log": False,
+            },
             "receiver": _receiver_settings(),
         },
         "http": [],
@@ -95,15 +130,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_in_process:
         print("bench: in-process cost per message", flush=True)
         count = 200 if args.quick else 1000
-        results["in_process"] = _inprocess(["costs", "--count", str(count), "--budget", "0.5" if args.quick else "1.5"], env)
+        results["in_process"] = _inprocess(
+            ["costs", "--count", str(count), "--budget", "0.5" if args.quick else "1.5"], env
+        )
         print(f"bench: memory over {args.messages:,} messages", flush=True)
         traced = max(1000, args.messages // 10)
-        results["memory"] = _inprocess(["memory", "--count", str(args.messages), "--traced", str(traced)], env)
+        results["memory"] = _inprocess(
+            ["memory", "--count", str(args.messages), "--traced", str(traced)], env
+        )
     results["ratios"] = [r.as_dict() for r in report.ratios(results)]
     results["seconds"] = round(time.monotonic() - started, 1)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    report.chart(results, args.output / "results.png")
+    from bench.chart import write_chart  # matplotlib: only in the benchmark's environment
+
+    write_chart(results, args.output / "results.png")
     print()
     print(report.markdown(results))
     print(f"\nbench: {results['seconds']} s; wrote {args.output / 'results.json'} and results.png")
@@ -124,13 +165,15 @@ def _http_run(
     if spec.name == "vapiserve":
         # It serves tools only, in its own format; informational messages have nowhere to go.
         template, path = workload.vapiserve_template, VAPISERVE_PATH
-        note = "its own format, not Vapi's envelope"
+        note = "its own format, not Vapi's envelope; no authentication"
     if template is None:
         return None
     with running(spec, settings, workdir / f"{spec.name}-{workload.name}", env) as server:
         status, answer = post(server.url + path, template.render(10**7 - 1), HEADERS)
         if status != 200 or (workload.name == "tool-calls" and b'"results"' not in answer):
-            raise RuntimeError(f"{spec.name} answered {status} to {workload.name}: {answer[:300]!r}")
+            raise RuntimeError(
+                f"{spec.name} answered {status} to {workload.name}: {answer[:300]!r}"
+            )
         load = (generator, server.port, path, HEADERS, template, workload.connections)
         if args.warmup > 0:
             run_load(*load, args.warmup, workdir)
@@ -155,7 +198,12 @@ def _inprocess(arguments: list[str], env: dict[str, str]) -> Any:
     command = [sys.executable, "-m", "bench.inprocess", *arguments]
     environment_ = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(
-        command, env=environment_, capture_output=True, text=True, timeout=INPROCESS_TIMEOUT, check=False
+        command,
+        env=environment_,
+        capture_output=True,
+        text=True,
+        timeout=INPROCESS_TIMEOUT,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"bench.inprocess {arguments[0]} failed:\n{done.stderr[-3000:]}")
@@ -213,5 +261,6 @@ def _select(items: Sequence[Any], wanted: str | None) -> list[Any]:
 def _progress(row: dict[str, Any]) -> str:
     return (
         f"bench: {row['workload']:<19} {row['server']:<10} {row['requests_per_s']:>9,.0f} req/s  "
-        f"p50 {row['p50_ms']:.3g} ms  p99 {row['p99_ms']:.3g} ms  peak RSS {row['peak_rss_bytes'] / 1e6:.0f} MB"
+        f"p50 {row['p50_ms']:.3g} ms  p99 {row['p99_ms']:.3g} ms  "
+        f"peak RSS {row['peak_rss_bytes'] / 1e6:.0f} MB"
     )

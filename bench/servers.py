@@ -29,18 +29,25 @@ STOP_TIMEOUT: Final = 10.0
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """A server under test: its name in the results and its app factory."""
+    """A server under test: its name in the results, its app factory, its own environment."""
 
     name: str
     title: str
     factory: str
+    env: tuple[tuple[str, str], ...] = ()
 
 
 SERVERS: Final = (
     ServerSpec("floor", "floor (bare Starlette + json.loads)", "bench.apps.floor:create_app"),
-    ServerSpec("receiver", "vapi-receiver", "bench.apps.receiver_app:create_app"),
+    ServerSpec("receiver", "vapi-receiver, as configured", "bench.apps.receiver_app:create_app"),
+    ServerSpec(
+        "receiver-no-inbox",
+        "vapi-receiver, inbox off",
+        "bench.apps.receiver_app:create_app",
+        (("BENCH_RECEIVER_INBOX", "off"),),
+    ),
     ServerSpec("fastapi", "FastAPI + pydantic (tutorial)", "bench.apps.fastapi_app:create_app"),
-    ServerSpec("vapiserve", "vapiserve (own format)", "bench.apps.vapiserve_app:create_app"),
+    ServerSpec("vapiserve", "vapiserve", "bench.apps.vapiserve_app:create_app"),
 )
 
 
@@ -110,6 +117,7 @@ def running(
         # The inbox (on by default) puts its file in the working directory: a fresh one.
         "VAPI_INBOX_PATH": str(workdir / f"{spec.name}-inbox.sqlite3"),
         **(env or {}),
+        **dict(spec.env),
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -146,7 +154,9 @@ def free_port() -> int:
         return port
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = 30.0) -> tuple[int, bytes]:
+def post(
+    url: str, body: bytes, headers: Mapping[str, str], timeout: float = 30.0
+) -> tuple[int, bytes]:
     """One POST with the standard library: the sanity check before any load."""
     request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
     try:
@@ -161,7 +171,10 @@ def _wait_until_listening(server: RunningServer) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             break
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", server.port), 0.2):
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", server.port), 0.2),
+        ):
             return
         time.sleep(0.05)
     tail = server.log.read_text(errors="replace")[-2000:]

@@ -124,9 +124,7 @@ def tool_calls_template() -> Template:
 def vapiserve_template() -> Template:
     """vapiserve's batch format (`{"toolCalls": [...]}`): it does not accept Vapi's envelope."""
     body = {
-        "toolCalls": [
-            {"toolCallId": _TOOL_CALL_ID, "name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}
-        ]
+        "toolCalls": [{"toolCallId": _TOOL_CALL_ID, "name": TOOL_NAME, "arguments": TOOL_ARGUMENTS}]
     }
     return _split(_dumps(body), seq_tool_call=True, seq_timestamp=False)
 
@@ -147,7 +145,9 @@ def _split(body: bytes, *, seq_tool_call: bool, seq_timestamp: bool) -> Template
     if seq_timestamp:
         marked = _replace_once(marked, b'"timestamp":%d' % _TIMESTAMP, b'"timestamp":17900' + MARK)
     if seq_tool_call:
-        marked = marked.replace(f'"{_TOOL_CALL_ID}"'.encode(), f'"{_TOOL_CALL_ID}'.encode() + MARK + b'"')
+        marked = marked.replace(
+            f'"{_TOOL_CALL_ID}"'.encode(), f'"{_TOOL_CALL_ID}'.encode() + MARK + b'"'
+        )
     return Template(tuple(marked.split(MARK)))
 
 

@@ -67,7 +67,7 @@ def test_the_python_load_generator_reports_figures(tmp_path: Path) -> None:
 
 
 def test_in_process_costs_and_memory_come_out_for_every_workload() -> None:
-    costs = asyncio.run(measure_costs(count=3, budget=0.05))
+    costs = asyncio.run(measure_costs(count=3, budget=0.05, sdk=False))
     assert set(costs) == set(TEMPLATES)
     for cost in costs.values():
         assert cost["receiver_us"] > 0
@@ -81,15 +81,31 @@ def test_the_report_computes_ratios_against_the_targets() -> None:
     row = {"body_bytes": 2600, "connections": 16, "p50_ms": 1.0, "p99_ms": 2.0}
     results = {
         "http": [
-            {**row, "workload": "tool-calls", "server": "floor", "server_title": "floor",
-             "requests_per_s": 1000.0, "peak_rss_bytes": 5e7},
-            {**row, "workload": "tool-calls", "server": "receiver", "server_title": "receiver",
-             "requests_per_s": 900.0, "peak_rss_bytes": 5e7},
-        ],  # fmt: skip
+            {
+                **row,
+                "workload": "tool-calls",
+                "server": "floor",
+                "server_title": "floor",
+                "requests_per_s": 1000.0,
+                "peak_rss_bytes": 5e7,
+            },
+            {
+                **row,
+                "workload": "tool-calls",
+                "server": "receiver",
+                "server_title": "receiver",
+                "requests_per_s": 900.0,
+                "peak_rss_bytes": 5e7,
+            },
+        ],
         "in_process": {
-            "tool-calls": {"body_bytes": 2600, "receiver_us": 40.0, "json_loads_us": 10.0,
-                           "sdk_us": 200.0},
-        },  # fmt: skip
+            "tool-calls": {
+                "body_bytes": 2600,
+                "receiver_us": 40.0,
+                "json_loads_us": 10.0,
+                "sdk_us": 200.0,
+            },
+        },
     }
     by_name = {r.name: r for r in report.ratios(results)}
     assert by_name["throughput receiver/floor, tool-calls"].met is True

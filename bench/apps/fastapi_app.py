@@ -96,7 +96,11 @@ def create_app() -> FastAPI:
                     arguments = json.loads(arguments)
                 result = lookup_order(**arguments)
                 results.append(
-                    {"toolCallId": tool_call.id, "name": tool_call.function.name, "result": json.dumps(result)}
+                    {
+                        "toolCallId": tool_call.id,
+                        "name": tool_call.function.name,
+                        "result": json.dumps(result),
+                    }
                 )
             return {"results": results}
         seen[f"{message.type}:{message.status}"] += 1
