@@ -1252,3 +1252,16 @@ def test_a_megabyte_report_parses_completely() -> None:
     assert isinstance(message, EndOfCallReportMessage)
     assert len(message.artifact.messages or []) == len(raw["artifact"]["messages"])
     assert message.raw is raw
+
+
+def test_report_turns_are_validated_on_first_read_only() -> None:
+    # A malformed turn must not cost the handler the rest of the report (endedReason,
+    # transcript, recordings); it fails only where the turns are read.
+    payload = envelope("end-of-call-report", endedReason="customer-ended-call", analysis={})
+    payload["artifact"]["messages"] = [{"role": "bot", "message": "Hi", "time": "not a time"}]
+    message = parse_message(payload)
+    assert isinstance(message, EndOfCallReportMessage)
+    assert message.ended_reason == "customer-ended-call"
+    with pytest.raises(ValidationError):
+        _ = message.artifact.messages
+    assert message.raw["artifact"]["messages"][0]["message"] == "Hi"

@@ -10,9 +10,10 @@ overrides, hooks, costs) stay plain dicts.
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from functools import cached_property
+from typing import Any, Final, TypeAlias
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from receiver.models.base import Timestamp, VapiModel
 
@@ -172,11 +173,19 @@ class Analysis(VapiModel):
     success_evaluation: str | bool | float | None = None
 
 
-class Artifact(VapiModel):
-    """What a call produced: conversation, transcript, recordings, variables, outputs."""
+_CONVERSATION: Final = TypeAdapter(list[ArtifactMessage])
 
-    messages: list[ArtifactMessage] | None = None
-    messages_open_ai_formatted: list[JsonObject] | None = Field(
+
+class Artifact(VapiModel):
+    """What a call produced: conversation, transcript, recordings, variables, outputs.
+
+    The conversation is validated on first read of `messages`, not with the rest: a 2-hour
+    report holds thousands of turns, most handlers read only `transcript` or a recording
+    URL, and validating the turns is nearly all the cost of parsing a report.
+    """
+
+    raw_messages: list[Any] | None = Field(default=None, alias="messages")
+    messages_open_ai_formatted: list[Any] | None = Field(
         default=None, alias="messagesOpenAIFormatted"
     )
     transcript: str | None = None
@@ -192,6 +201,17 @@ class Artifact(VapiModel):
     structured_outputs: JsonObject | None = None
     scorecards: JsonObject | None = None
     transfers: list[Any] | None = None
+
+    @cached_property
+    def messages(self) -> list[ArtifactMessage] | None:
+        """The conversation, one `ArtifactMessage` per turn (validated once, on first read).
+
+        Raises:
+            pydantic.ValidationError: when a turn does not fit, in the handler that reads it.
+        """
+        if self.raw_messages is None:
+            return None
+        return _CONVERSATION.validate_python(self.raw_messages)
 
 
 class Monitor(VapiModel):
