@@ -168,7 +168,7 @@ def _tool_identities(message: Mapping[str, Any]) -> list[tuple[str, ...]]:
     if kind != "tool-calls":
         return []
     identities = []
-    for call in normalise_tool_calls(message):
+    for call in normalise_tool_calls(message, decode_arguments=False):
         tool = call.tool or {}
         identities.append(tuple(_strings(call.name, tool.get("id"))))
     return identities

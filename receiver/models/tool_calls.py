@@ -49,7 +49,9 @@ class ToolCall:
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
 
-def normalise_tool_calls(message: Mapping[str, Any]) -> list[ToolCall]:
+def normalise_tool_calls(
+    message: Mapping[str, Any], *, decode_arguments: bool = True
+) -> list[ToolCall]:
     """The tool calls of a `tool-calls` message, whatever shape they arrived in.
 
     The first non-empty list of `toolCallList`, `toolWithToolCallList` (using each entry's
@@ -59,6 +61,8 @@ def normalise_tool_calls(message: Mapping[str, Any]) -> list[ToolCall]:
 
     Args:
         message: the `message` object of the webhook body, camelCase keys.
+        decode_arguments: False leaves `arguments` empty, for callers that need only names
+            and ids (verification), sparing a JSON decode per call.
 
     Returns:
         The calls in payload order; see the module docstring for what is skipped.
@@ -80,7 +84,11 @@ def normalise_tool_calls(message: Mapping[str, Any]) -> list[ToolCall]:
         ]
     else:
         pairs = [(item, tools_by_id.get(_id_of(item))) for item in _list(message.get("toolCalls"))]
-    return [call for item, tool in pairs if (call := _tool_call(item, tool)) is not None]
+    return [
+        call
+        for item, tool in pairs
+        if (call := _tool_call(item, tool, decode_arguments)) is not None
+    ]
 
 
 def from_function_call(function_call: Mapping[str, Any]) -> ToolCall:
@@ -139,7 +147,7 @@ def decode_arguments(value: object) -> tuple[dict[str, Any], str | None]:
     return {}, f"arguments must be a JSON object, got {_json_kind(value)}"
 
 
-def _tool_call(item: object, tool: dict[str, Any] | None) -> ToolCall | None:
+def _tool_call(item: object, tool: dict[str, Any] | None, decode: bool) -> ToolCall | None:
     if not isinstance(item, Mapping):
         return None
     function = item.get("function")
@@ -157,7 +165,7 @@ def _tool_call(item: object, tool: dict[str, Any] | None) -> ToolCall | None:
     call_id = _id_of(item)
     if not name and not call_id:
         return None
-    arguments, error = decode_arguments(_first_present(function, item))
+    arguments, error = decode_arguments(_first_present(function, item)) if decode else ({}, None)
     if not name:
         error = "tool call has no function name"
     return ToolCall(call_id, name, arguments, error, tool, _dict(item))
