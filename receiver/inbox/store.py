@@ -137,7 +137,50 @@ class InboxStore:
         self._db.close()
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for several calls (group commit): committed at the end, or not.
+
+        Inside it, the methods write into this transaction instead of committing their own;
+        run each in `in_savepoint` so that one that fails leaves the others' writes in.
+
+        Raises:
+            sqlite3.Error: when the batch could not begin or commit; nothing was written.
+        """
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            if not self._db.in_transaction:
+                raise sqlite3.OperationalError("the batch's transaction was rolled back")
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def in_savepoint(self, job: Callable[[InboxStore], Any]) -> tuple[Any, Exception | None]:
+        """Run `job(self)` inside `batch`: its result, or its exception with its writes undone.
+
+        Raises:
+            sqlite3.Error: when the batch's transaction itself is gone (SQLite rolls it back
+                on some errors, such as a full disk); the whole batch must not commit.
+        """
+        if not self._db.in_transaction:
+            raise sqlite3.OperationalError("the batch's transaction was rolled back")
+        self._db.execute("SAVEPOINT job")
+        try:
+            result = job(self)
+        except Exception as exc:  # the job's caller raises it
+            self._db.execute("ROLLBACK TO job")
+            self._db.execute("RELEASE job")
+            return None, exc
+        self._db.execute("RELEASE job")
+        return result, None
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._db.in_transaction:  # inside `batch`: its savepoint undoes this on error
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
