@@ -76,10 +76,14 @@ class Dispatcher:
             else self._config.request_timeout
         )
         started = time.perf_counter()
+        deadline = asyncio.timeout(budget)  # unlike wait_for, no task per answer
         try:
-            async with asyncio.timeout(budget):  # unlike wait_for, no task per answer
+            async with deadline:
                 value = await self._call(entry, message)
-        except TimeoutError:
+        except TimeoutError as exc:
+            if not deadline.expired():  # the handler's own timeout, not our budget
+                await self._report_failure(exc, message)
+                return self.fallback(kind)
             await self._report_failure(
                 TimeoutError(f"{entry.name} did not answer {kind} within {budget:g} s"), message
             )
@@ -156,14 +160,18 @@ class Dispatcher:
             return _tool_error(tool_call, f"unknown tool '{tool_call.name}'")
         budget = spec.timeout or self._config.tool_timeout
         started = time.perf_counter()
+        deadline = asyncio.timeout(budget)
         try:
             kwargs = spec.arguments(tool_call, message)
-            async with asyncio.timeout(budget):
+            async with deadline:
                 value = await _invoke(spec, kwargs)
             result = _tool_result(tool_call, value)
         except ToolError as exc:
             return _tool_error(tool_call, str(exc))
-        except TimeoutError:
+        except TimeoutError as exc:
+            if not deadline.expired():  # the tool's own timeout (an HTTP call, say)
+                await self._report_failure(exc, message)
+                return _tool_error(tool_call, f"tool '{spec.name}' failed")
             error = TimeoutError(f"tool '{spec.name}' did not finish within {budget:g} s")
             await self._report_failure(error, message)
             return _tool_error(tool_call, str(error))

@@ -359,3 +359,15 @@ def test_known_type_that_does_not_fit_is_acknowledged_without_handlers(
     assert response.status_code == 200
     assert ran == []
     assert "does not fit its model" in caplog.text
+
+
+def test_a_tools_own_timeout_is_a_failure_not_an_overrun() -> None:
+    receiver = make_receiver()
+
+    @receiver.tool(timeout=5)
+    async def upstream() -> str:
+        raise TimeoutError("the CRM did not answer")
+
+    envelope = make_message("tool-calls", tool_calls=[("upstream", {})])
+    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    assert result["error"] == "tool 'upstream' failed"
