@@ -210,3 +210,53 @@ def test_insecure_mode_accepts_without_credential() -> None:
     receiver = Receiver(insecure=True)
     client = TestClient(receiver.app)
     assert post(client, make_message("status-update"), None) == 200
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {
+            "message": {
+                "type": "tool-calls",
+                "tool_call_list": [
+                    {
+                        "id": "c1",
+                        "function": {"name": "lookup_order", "arguments": {"order_id": "A"}},
+                    }
+                ],
+            }
+        },
+        {
+            "message": {
+                "type": "tool-calls",
+                "tool_with_tool_call_list": [
+                    {
+                        "toolCall": {
+                            "id": "c1",
+                            "function": {"name": "lookup_order", "arguments": {}},
+                        }
+                    }
+                ],
+            }
+        },
+        {"message": {"type": "function-call", "function_call": {"name": "lookup_order"}}},
+    ],
+    ids=["tool_call_list", "tool_with_tool_call_list", "function_call"],
+)
+def test_snake_case_twins_of_wire_keys_cannot_smuggle_a_tool_call(
+    envelope: dict[str, Any],
+) -> None:
+    # Verification reads the wire (camelCase) keys; a snake_case twin must not reach a tool
+    # with a lower level's secret.
+    receiver = Receiver(config=CONFIG)
+    ran: list[str] = []
+    receiver.tool("lookup_order")(lambda order_id="": ran.append(order_id) or "ran")
+    client = TestClient(receiver.app)
+    response = client.post(
+        "/vapi",
+        content=json.dumps(envelope),
+        headers={"content-type": "application/json", "x-vapi-secret": "org-current"},
+    )
+    assert response.status_code == 200
+    assert "ran" not in response.text
+    assert ran == []

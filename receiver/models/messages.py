@@ -402,20 +402,24 @@ def parse_message(raw: Mapping[str, Any]) -> Message:
         pydantic.ValidationError: the type is known but the fields do not fit its model, or
             `raw` has no string `type`.
     """
+    # Payloads are read by their wire (camelCase) names only; Python names stay accepted when
+    # a model is built in code. A payload key like `tool_call_list` must not fill a field:
+    # verification reads the camelCase keys, so a snake_case twin would carry a tool call
+    # that the credential check never saw.
     data = raw if isinstance(raw, dict) else dict(raw)
     kind = data.get("type")
     model = MESSAGE_MODELS.get(kind, UnknownMessage) if isinstance(kind, str) else UnknownMessage
     if model is UnknownMessage and isinstance(kind, str):
         message: Message = _parse_unknown(data)
     else:
-        message = model.model_validate(data)
+        message = model.model_validate(data, by_alias=True, by_name=False)
     message._raw = data
     return message
 
 
 def _parse_unknown(data: dict[str, Any]) -> UnknownMessage:
     try:
-        return UnknownMessage.model_validate(data)
+        return UnknownMessage.model_validate(data, by_alias=True, by_name=False)
     except ValidationError:
         rest = {k: v for k, v in data.items() if k not in _ENVELOPE_KEYS}
-        return UnknownMessage.model_validate(rest)
+        return UnknownMessage.model_validate(rest, by_alias=True, by_name=False)

@@ -211,7 +211,7 @@ class Artifact(VapiModel):
         """
         if self.raw_messages is None:
             return None
-        return _CONVERSATION.validate_python(self.raw_messages)
+        return _CONVERSATION.validate_python(self.raw_messages, by_alias=True, by_name=False)
 
 
 class Monitor(VapiModel):
