@@ -201,6 +201,10 @@ def read_envelope(body: bytes) -> dict[str, Any]:
         envelope = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"body is not valid JSON: {_first_line(exc)}") from None
+    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(envelope):
+        # `"\udc00"` is valid JSON but no character: it cannot be stored or answered in
+        # UTF-8. Checked only when the text has such an escape, so the usual body costs a scan.
+        raise BadRequest("body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)")
     if not isinstance(envelope, dict):
         raise BadRequest(f"body must be a JSON object, not {_json_kind(envelope)}")
     message = envelope.get("message")
@@ -214,6 +218,14 @@ def read_envelope(body: bytes) -> dict[str, Any]:
     if not isinstance(kind, str) or not kind:
         raise BadRequest('"message.type" must be a non-empty string')
     return message
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _reject_constant(name: str) -> None:

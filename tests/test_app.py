@@ -86,6 +86,7 @@ def test_oversized_streamed_body_gets_413_without_content_length(client: TestCli
         (b'{"message": {"type": 7}}', '"message.type" must be a non-empty string'),
         (b"[" * 20_000 + b"]" * 20_000, "not valid JSON"),
         (b'{"message": {"type": "hang", "n": ' + b"9" * 5000 + b"}}", "not valid JSON"),
+        (b'{"message": {"type": "hang", "call": {"id": "\\udc00"}}}', "unpaired UTF-16"),
     ],
     ids=[
         "utf8",
@@ -99,6 +100,7 @@ def test_oversized_streamed_body_gets_413_without_content_length(client: TestCli
         "type number",
         "deep nesting",
         "huge number",
+        "lone surrogate",
     ],
 )
 def test_malformed_bodies_get_400_and_never_reach_a_handler(
