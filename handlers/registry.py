@@ -41,8 +41,7 @@ class HandlerEntry:
 
     @classmethod
     def wrap(cls, func: Callable[..., Any], what: str) -> HandlerEntry:
-        if not callable(func):
-            raise RegistrationError(f"{what}: {func!r} is not callable")
+        _check_callable(func, what)
         positional = _positional_arity(func)
         if positional not in (1, 2):
             raise RegistrationError(
@@ -109,6 +108,7 @@ class HandlerRegistry:
 
     def on_error(self, func: F) -> F:
         """Called as `func(error, message)` when a handler or tool raises or overruns."""
+        _check_callable(func, "on_error hook")
         if _positional_arity(func) != 2:
             raise RegistrationError("on_error handlers must accept (error, message)")
         self._error_hooks.append(func)
@@ -122,10 +122,22 @@ class HandlerRegistry:
         Raises:
             RegistrationError: when the name is taken or the signature is unusable.
         """
+        if not callable(func):
+            raise RegistrationError(f"tool: {func!r} is not callable")
+        if name is None and not isinstance(getattr(func, "__name__", None), str):
+            raise RegistrationError(f"tool {func!r} has no __name__; pass name= to register it")
         try:
             spec = build_tool_spec(func, name=name, timeout=timeout)
         except TypeError as exc:
             raise RegistrationError(str(exc)) from None
+        except NameError as exc:  # a hint naming what is not importable at module level
+            raise RegistrationError(
+                f"tool {name or func.__name__!r}: a type hint cannot be resolved: {exc}"
+            ) from None
+        except (AttributeError, ValueError) as exc:  # builtins, odd callable objects
+            raise RegistrationError(
+                f"tool {name or func.__name__!r}: its signature cannot be read: {exc}"
+            ) from None
         if existing := self._tools.get(spec.name):
             raise RegistrationError(
                 f"tool {spec.name!r} is already registered ({existing.func.__qualname__})"
@@ -165,12 +177,20 @@ class HandlerRegistry:
         cls = type(handler)
         for attribute in dir(cls):
             raw = inspect.getattr_static(cls, attribute)
-            options = getattr(raw, TOOL_MARKER, None)
+            # `@staticmethod`/`@classmethod` wrap the function that `@tool` marked (or not:
+            # the marker sits on whichever of the two `@tool` was applied to).
+            func = raw.__func__ if isinstance(raw, staticmethod | classmethod) else raw
+            options = getattr(raw, TOOL_MARKER, None) or getattr(func, TOOL_MARKER, None)
             if isinstance(options, ToolOptions):
                 self.add_tool(
                     getattr(handler, attribute), name=options.name, timeout=options.timeout
                 )
-            elif attribute.startswith("on_") and callable(raw):
+            elif attribute.startswith("on_"):
+                if not callable(func):
+                    raise RegistrationError(
+                        f"{cls.__name__}.{attribute} is a {type(raw).__name__}, not a method; "
+                        "on_* attributes are registered as handlers"
+                    )
                 self._include_method(handler, attribute)
 
     # -- lookups used by the dispatcher ----------------------------------------------------
@@ -233,6 +253,30 @@ _TOOLS_AND_RESPONDER = (
 def _suggestion(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _check_callable(func: object, what: str) -> None:
+    """Refuse a handler that is not callable or has a required keyword-only parameter.
+
+    Handlers are called with positional arguments only, so either would register fine and
+    then fail every delivery.
+    """
+    if not callable(func):
+        raise RegistrationError(f"{what}: {func!r} is not callable")
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return  # builtins and some C callables: nothing to check
+    required = [
+        p.name
+        for p in parameters
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+    ]
+    if required:
+        raise RegistrationError(
+            f"{what}: {getattr(func, '__qualname__', func)!r} has required keyword-only "
+            f"parameters {required}, which are never passed; give them defaults"
+        )
 
 
 def _positional_arity(func: Callable[..., Any]) -> int:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar, get_type_hints, overload
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints, overload
 
-from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from receiver.models import Call, Message, ToolCall
 
@@ -67,7 +68,9 @@ class ToolSpec:
             validated = self.arguments_model.model_validate(tool_call.arguments)
         except ValidationError as exc:
             raise ToolError(describe_argument_errors(exc)) from None
-        kwargs = dict(validated)
+        # Fields are stored under safe names; their aliases are the parameter names.
+        fields = self.arguments_model.model_fields
+        kwargs = {(fields[k].alias if k in fields else None) or k: v for k, v in validated}
         if self.accepts_extra and validated.model_extra:
             kwargs.update(validated.model_extra)
         for name, kind in self.injected.items():
@@ -98,7 +101,12 @@ def build_tool_spec(
     if timeout is not None and timeout <= 0:
         raise TypeError(f"tool timeout must be positive, got {timeout!r}")
     tool_name = name or func.__name__
-    hints = get_type_hints(func, include_extras=True)
+    try:
+        hints = get_type_hints(func, include_extras=True)
+    except TypeError as exc:  # a functools.partial or callable object, say
+        raise TypeError(
+            f"tool {tool_name!r}: type hints cannot be read ({exc}); register a function"
+        ) from None
     fields: dict[str, Any] = {}
     injected: dict[str, type] = {}
     accepts_extra = False
@@ -111,17 +119,51 @@ def build_tool_spec(
                 f"tool {tool_name!r}: parameter {param.name!r} must be passable by keyword"
             )
         annotation = hints.get(param.name, Any)
-        if isinstance(annotation, type) and issubclass(annotation, _INJECTABLE):
-            injected[param.name] = annotation
+        if (kind := _injectable(annotation)) is not None:
+            injected[param.name] = kind
             continue
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[param.name] = (annotation, default)
     model = create_model(
         f"{tool_name}_arguments",
         __config__=ConfigDict(extra="allow" if accepts_extra else "ignore"),
-        **fields,
+        **_aliased(fields),
     )
     return ToolSpec(tool_name, func, timeout, model, injected, accepts_extra)
+
+
+def _injectable(annotation: Any) -> type | None:
+    """The request type a parameter receives, seen through `Annotated` and `X | None`.
+
+    Unwrapped so that `call: Call | None = None` is filled from the request too: taken as an
+    argument instead, it would be one the model could forge.
+    """
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+            continue
+        if get_origin(annotation) in (Union, UnionType):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
+                continue
+        break
+    if isinstance(annotation, type) and issubclass(annotation, _INJECTABLE):
+        return annotation
+    return None
+
+
+def _aliased(fields: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    """Model fields under names pydantic accepts, each taking its parameter's name as alias.
+
+    Pydantic refuses or shadows field names with a leading underscore and those of
+    `BaseModel` attributes (`schema`, `json`, `model_config`...), which are fine parameter
+    names; the alias keeps both the arguments read and the names in error texts unchanged.
+    """
+    return {
+        f"arg_{index}": (annotation, Field(default, alias=name))
+        for index, (name, (annotation, default)) in enumerate(fields.items())
+    }
 
 
 @overload

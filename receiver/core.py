@@ -28,12 +28,15 @@ from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.log import describe, logger, message_fields
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
-from receiver.recording import Recorder
-from receiver.verification import verify, winning_levels
+from receiver.recording import Recorder, credential_headers
+from receiver.verification import verify, verify_any, winning_levels
 
 JSON: Final = "application/json"
 PCM: Final = "application/octet-stream"
 _ACK: Final = b"{}"
+PRECHECK_BYTES: Final = 256 * 1024
+"""Larger bodies are parsed only if some configured credential accepts them; smaller ones
+are parsed first, so that their 401 can name the level that won."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +90,15 @@ class ReceiverCore:
         started = time.perf_counter()
         fields: dict[str, Any] = {}
         try:
-            raw = read_envelope(body)
-            fields = message_fields(raw)
+            request = None
             if not self.config.insecure:
                 lowered = {name.lower(): value for name, value in headers.items()}
                 request = RequestView(lowered, body, method, url)
+                if len(body) > PRECHECK_BYTES:  # parsing costs ~25x the body: not for strangers
+                    verify_any(request, self.config)
+            raw = read_envelope(body)
+            fields = message_fields(raw)
+            if request is not None:
                 verify(request, winning_levels(raw, self.config))
         except RequestError as error:
             logger.warning(
@@ -105,7 +112,7 @@ class ReceiverCore:
         if self.config.insecure:
             logger.warning("INSECURE mode: accepted without a credential %s", describe(fields))
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
-            await self.recorder.record(headers, body)
+            await self.recorder.record(headers, body, credential_headers(self.config))
         outcome = await self._dispatch(raw, headers, body)
         if not logger.isEnabledFor(logging.INFO):
             return outcome  # build no log fields that nobody reads, on every request
@@ -139,7 +146,7 @@ class ReceiverCore:
             return Outcome(200, _ACK, background=background)
         message = self._parse(raw)
         if message is None:
-            return self._answer(kind, self.dispatcher.fallback(kind))
+            return self._answer(kind, self.dispatcher.fallback(kind, raw))
         outcome = self._answer(kind, await self.dispatcher.respond(message))
         if not self.dispatcher.has_observers(kind):
             return outcome

@@ -12,7 +12,16 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+)
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -21,7 +30,13 @@ from handlers.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
 from handlers.tools import ToolError, ToolSpec
 from receiver.config import ReceiverConfig
 from receiver.log import describe, logger, message_fields
-from receiver.models import FunctionCallMessage, Message, ToolCall, ToolCallsMessage
+from receiver.models import (
+    FunctionCallMessage,
+    Message,
+    ToolCall,
+    ToolCallsMessage,
+    normalise_tool_calls,
+)
 from receiver.responses import (
     InvalidAnswer,
     ToolCallResult,
@@ -69,7 +84,7 @@ class Dispatcher:
                 describe(_fields(message)),
                 extra=_fields(message),
             )
-            return self.fallback(kind)
+            return self.fallback(kind, message.raw)
         budget = (
             self._config.assistant_request_timeout
             if kind == "assistant-request"
@@ -80,25 +95,27 @@ class Dispatcher:
         try:
             async with deadline:
                 value = await self._call(entry, message)
+                if kind == "voice-request":  # reading sync chunks is part of the answer
+                    value = await self._audio(value, entry, message)
         except TimeoutError as exc:
             if not deadline.expired():  # the handler's own timeout, not our budget
                 await self._report_failure(exc, message)
-                return self.fallback(kind)
+                return self.fallback(kind, message.raw)
             await self._report_failure(
                 TimeoutError(f"{entry.name} did not answer {kind} within {budget:g} s"), message
             )
-            return self.fallback(kind)
+            return self.fallback(kind, message.raw)
         except Exception as exc:
             await self._report_failure(exc, message)
-            return self.fallback(kind)
+            return self.fallback(kind, message.raw)
         _log_latency(message, started, budget)
         if kind == "voice-request":
-            return _audio(value, entry)
+            return value  # type: ignore[no-any-return]
         try:
             return answer_to_json(kind, value)
         except InvalidAnswer as exc:
             await self._report_failure(exc, message)
-            return self.fallback(kind)
+            return self.fallback(kind, message.raw)
 
     async def observe(
         self, message: Message, *, skip: Collection[str] = ()
@@ -183,13 +200,54 @@ class Dispatcher:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def fallback(self, kind: str) -> Answer:
-        """The answer sent when a request type's handler is missing, fails or overruns."""
+    def fallback(self, kind: str, raw: Mapping[str, Any] | None = None) -> Answer:
+        """The answer sent when a request type's handler is missing, fails or overruns.
+
+        Args:
+            kind: The request type.
+            raw: The `message` object as received; for tool-calls its calls' ids are read
+                from it, so that the fallback still holds one error per `toolCallId`
+                (PROTOCOL.md 8.2), even when the message did not fit its model.
+        """
         if kind == "assistant-request" and self._config.assistant_request_fallback is not None:
             return dict(self._config.assistant_request_fallback)
         if kind == "voice-request":
             return b""
+        if kind == "tool-calls" and raw is not None:
+            calls = normalise_tool_calls(raw, decode_arguments=False)
+            return safe_answer(kind, tool_calls=[(call.id, call.name) for call in calls])
         return safe_answer(kind)
+
+    async def _audio(self, value: object, entry: HandlerEntry, message: Message) -> AudioAnswer:
+        """PCM bytes, or a stream of them, from what a voice-request handler returned.
+
+        Sync chunks are joined in a worker thread, so a slow generator neither blocks the
+        event loop nor escapes the budget; a stream is guarded so that a failure midway ends
+        it and is reported, instead of escaping into the server.
+
+        Raises:
+            InvalidAnswer: when the value is not audio (text, say); the caller falls back.
+        """
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value)
+        if isinstance(value, AsyncIterable):
+            return self._guarded_stream(value, message)
+        if isinstance(value, Iterable) and not isinstance(value, str):
+            join = functools.partial(_join_chunks, value, entry)
+            return await anyio.to_thread.run_sync(join, abandon_on_cancel=True)
+        raise InvalidAnswer(f"{entry.name} returned {_kind(value)} for voice-request; {_PCM}")
+
+    async def _guarded_stream(
+        self, chunks: AsyncIterable[object], message: Message
+    ) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                yield _pcm_chunk(chunk, "the voice-request stream")
+        except Exception as exc:
+            await self._report_failure(exc, message)
+        finally:
+            if isinstance(chunks, AsyncGenerator):
+                await chunks.aclose()
 
     async def _observe_one(self, entry: HandlerEntry, message: Message) -> str | None:
         started = time.perf_counter()
@@ -266,15 +324,21 @@ def _tool_error(tool_call: ToolCall, error: str) -> ToolCallResult:
     return ToolCallResult(tool_call_id=tool_call.id, name=tool_call.name, error=error)
 
 
-def _audio(value: object, entry: HandlerEntry) -> AudioAnswer:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, AsyncIterable):
-        return value
-    if isinstance(value, Iterable) and not isinstance(value, str):
-        return b"".join(bytes(chunk) for chunk in value)
-    logger.error("%s returned %s for voice-request; expected PCM bytes", entry.name, type(value))
-    return b""
+_PCM = "expected PCM bytes or chunks of them"
+
+
+def _join_chunks(chunks: Iterable[object], entry: HandlerEntry) -> bytes:
+    return b"".join(_pcm_chunk(chunk, entry.name) for chunk in chunks)
+
+
+def _pcm_chunk(chunk: object, where: str) -> bytes:
+    if isinstance(chunk, bytes | bytearray | memoryview):
+        return bytes(chunk)
+    raise InvalidAnswer(f"{where} yielded {_kind(chunk)} for voice-request; {_PCM}")
+
+
+def _kind(value: object) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
 
 
 def _fields(message: Message) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import OAuth2Credential
+from receiver.errors import ConfigError
 from receiver.log import logger
 
 FORM: Final = "application/x-www-form-urlencoded"
@@ -63,7 +64,13 @@ class TokenEndpoint:
     """Answers token requests for a set of OAuth2 credentials, without HTTP."""
 
     def __init__(self, credentials: Sequence[OAuth2Credential]) -> None:
+        """
+        Raises:
+            ConfigError: two credentials share client id and secret but not their settings;
+                a token request could not tell which one it is for.
+        """
         self.credentials = tuple(credentials)
+        _refuse_ambiguous(self.credentials)
 
     def answer(self, headers: Mapping[str, str], body: bytes) -> TokenAnswer:
         """The answer to one token request.
@@ -102,11 +109,30 @@ class TokenEndpoint:
         return credential, _granted_scope(credential, form.get("scope", ""))
 
     def _authenticate(self, client_id: str, client_secret: str) -> OAuth2Credential:
-        # Every credential is checked, so timing does not tell which client ids exist.
+        # Every credential is checked, so timing does not tell which client ids exist. The
+        # secret picks among credentials that share a client id; those that share both are
+        # the same client with the same settings (`_refuse_ambiguous`), so any one will do.
         matches = [c for c in self.credentials if c.authenticates(client_id, client_secret)]
         if not matches:
             raise OAuthError("invalid_client", "unknown client or wrong client secret", 401)
         return matches[0]
+
+
+def _refuse_ambiguous(credentials: Sequence[OAuth2Credential]) -> None:
+    seen: dict[tuple[str, str], OAuth2Credential] = {}
+    for credential in credentials:
+        first = seen.setdefault((credential.client_id, credential.client_secret), credential)
+        if _settings(first) != _settings(credential):
+            raise ConfigError(
+                f"two OAuth2 credentials at {credential.token_path} have client id "
+                f"{credential.client_id!r} and the same client secret but different scope, "
+                "token lifetime or signing keys: a token request cannot tell them apart; "
+                "give each its own client secret, or the same settings"
+            )
+
+
+def _settings(credential: OAuth2Credential) -> tuple[object, ...]:
+    return (credential.scopes, credential.token_lifetime_seconds, credential.signing_keys)
 
 
 def oauth2_credentials(config: ReceiverConfig) -> list[OAuth2Credential]:

@@ -25,6 +25,7 @@ from receiver.config import (
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import ConfigError
 from receiver.log import logger
+from receiver.verification import untimed_hmac_levels
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -166,6 +167,12 @@ class Receiver:
             ", ".join(levels) or "nothing",
             ", ".join(sorted(self.registry.tools)) or "none",
         )
+        if unstamped := untimed_hmac_levels(config):
+            logger.warning(
+                "HMAC without a timestamp on %s: a captured request can be replayed at any "
+                "time; set include_timestamp = true if the sender signs one",
+                ", ".join(unstamped),
+            )
         inbox = config.inbox
         if inbox.enabled:
             logger.info("inbox at %s (synchronous=%s)", inbox.path, inbox.synchronous)

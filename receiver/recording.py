@@ -7,7 +7,9 @@ Each verified delivery becomes one line::
 
 `body` is the request body exactly as received (so replaying it reproduces the delivery
 byte for byte), and `headers` are the request headers without anything that could be a
-credential. `vapi-receiver replay deliveries.jsonl` re-posts them.
+credential: no header whose name looks like one, and no header that a configured credential
+reads (a Bearer token in `X-Webhook-Key`, an HMAC signature in `X-Hub-Sig`).
+`vapi-receiver replay deliveries.jsonl` re-posts them.
 
 Concurrency: each line is written with one `write()` on a file opened with `O_APPEND`,
 under a lock shared by the threads of this process and, where the platform has it, an
@@ -23,19 +25,22 @@ import asyncio
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Final
 
+from receiver.config import ReceiverConfig
+from receiver.credentials import HmacCredential
 from receiver.errors import ConfigError
 from receiver.log import logger
+from receiver.verification import configured_levels
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: the thread lock alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Recorder", "recordable_headers"]
+__all__ = ["Recorder", "credential_headers", "recordable_headers"]
 
 #: A header whose lower-cased name contains one of these is never recorded.
 SECRET_HEADER_WORDS: Final = (
@@ -58,13 +63,36 @@ SECRET_HEADER_WORDS: Final = (
 OFFLOAD_BYTES: Final = 64 * 1024
 
 
-def recordable_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """The headers with every credential-like one removed, names lower-cased."""
-    return {
-        name.lower(): value
-        for name, value in headers.items()
-        if not any(word in name.lower() for word in SECRET_HEADER_WORDS)
-    }
+def recordable_headers(headers: Mapping[str, str], hidden: Collection[str] = ()) -> dict[str, str]:
+    """The headers with every credential-like one removed, names lower-cased.
+
+    Args:
+        headers: Request headers, names in any case.
+        hidden: Lower-case names to drop as well, whatever they look like
+            (`credential_headers`): a Bearer token may travel in `X-Webhook-Key`.
+    """
+    kept = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered not in hidden and not any(word in lowered for word in SECRET_HEADER_WORDS):
+            kept[lowered] = value
+    return kept
+
+
+def credential_headers(config: ReceiverConfig) -> frozenset[str]:
+    """The headers that carry a configured credential, at any level: never recorded.
+
+    An HMAC credential's timestamp and message id headers are kept: they are no secret, and
+    `replay` sends the recorded message id again, as Vapi does when it retries.
+    """
+    names: set[str] = set()
+    for level in configured_levels(config):
+        for credential in level.config.accepted:
+            if isinstance(credential, HmacCredential):
+                names.add(credential.signature_header)
+            else:
+                names.update(credential.header_names)
+    return frozenset(names)
 
 
 class Recorder:
@@ -84,28 +112,35 @@ class Recorder:
             raise ConfigError(f"record_to: directory {directory} does not exist")
         self._lock = threading.Lock()
 
-    async def record(self, headers: Mapping[str, str], body: bytes) -> None:
-        """Append one delivery. A failure to write is logged, never raised: recording is a
-        development aid and must not turn a good delivery into an error."""
-        if len(body) > OFFLOAD_BYTES:
-            await asyncio.to_thread(self.record_now, headers, body)
-        else:
-            self.record_now(headers, body)
+    async def record(
+        self, headers: Mapping[str, str], body: bytes, hidden: Collection[str] = ()
+    ) -> None:
+        """Append one delivery, without the headers in `hidden` (see `recordable_headers`).
 
-    def record_now(self, headers: Mapping[str, str], body: bytes) -> None:
+        A failure to write is logged, never raised: recording is a development aid and must
+        not turn a good delivery into an error.
+        """
+        if len(body) > OFFLOAD_BYTES:
+            await asyncio.to_thread(self.record_now, headers, body, hidden)
+        else:
+            self.record_now(headers, body, hidden)
+
+    def record_now(
+        self, headers: Mapping[str, str], body: bytes, hidden: Collection[str] = ()
+    ) -> None:
         """`record`, blocking the calling thread."""
-        line = self.line(headers, body)
+        line = self.line(headers, body, hidden)
         try:
             self._append(line)
         except OSError as exc:
             logger.error("could not record a delivery to %s: %s", self.path, exc)
 
     @staticmethod
-    def line(headers: Mapping[str, str], body: bytes) -> bytes:
+    def line(headers: Mapping[str, str], body: bytes, hidden: Collection[str] = ()) -> bytes:
         """The JSON line for one delivery, newline included."""
         record = {
             "received_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-            "headers": recordable_headers(headers),
+            "headers": recordable_headers(headers, hidden),
             "body": body.decode("utf-8", errors="replace"),
         }
         return json.dumps(record, ensure_ascii=False).encode() + b"\n"

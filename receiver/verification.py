@@ -13,11 +13,20 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from receiver.config import LevelConfig, ReceiverConfig
-from receiver.credentials import SECRET_HEADER, Check, Credential, RequestView
+from receiver.credentials import SECRET_HEADER, Check, Credential, HmacCredential, RequestView
 from receiver.errors import Unauthorized
 from receiver.models.tool_calls import from_function_call, normalise_tool_calls
 
-__all__ = ["SECRET_HEADER", "Level", "LevelKind", "verify", "winning_levels"]
+__all__ = [
+    "SECRET_HEADER",
+    "Level",
+    "LevelKind",
+    "configured_levels",
+    "untimed_hmac_levels",
+    "verify",
+    "verify_any",
+    "winning_levels",
+]
 
 LevelKind = Literal["tool", "assistant", "phone number", "org"]
 
@@ -90,6 +99,69 @@ def verify(request: RequestView | Mapping[str, str], levels: list[Level]) -> Non
     refusals = [(level, found) for level in levels if (found := _refusals(request, level))]
     if refusals:
         raise Unauthorized(_explain(request, refusals))
+
+
+def configured_levels(config: ReceiverConfig) -> list[Level]:
+    """Every configured level, in no particular order."""
+    levels = [Level("org", "", config.org)] if config.org else []
+    tables: tuple[tuple[LevelKind, Mapping[str, LevelConfig]], ...] = (
+        ("org", config.orgs),
+        ("phone number", config.phone_numbers),
+        ("assistant", config.assistants),
+        ("tool", config.tools),
+    )
+    for kind, entries in tables:
+        levels.extend(Level(kind, key, entry) for key, entry in entries.items())
+    return levels
+
+
+def untimed_hmac_levels(config: ReceiverConfig) -> list[str]:
+    """The levels with an HMAC credential that signs no timestamp, so cannot refuse replays.
+
+    Allowed (it is the setting of Vapi's PostHog recipe) but worth a warning at start-up.
+    """
+    return [
+        level.describe()
+        for level in configured_levels(config)
+        if any(
+            isinstance(c, HmacCredential) and not c.include_timestamp for c in level.config.accepted
+        )
+    ]
+
+
+def verify_any(request: RequestView, config: ReceiverConfig) -> None:
+    """Accept the request if any credential of any level does; cheap, runs before parsing.
+
+    Parsing a large body costs far more memory and CPU than its size; this check lets a
+    caller refuse a stranger's large body without parsing it. Secrets, Bearer and OAuth2
+    read only headers, and HMAC is one pass over the body; no HMAC message id is recorded,
+    so the real check that follows still sees the delivery for the first time.
+
+    Raises:
+        Unauthorized: naming what the configured credentials expect and the auth-like
+            headers present; never a value, and not the level (it is not known yet).
+    """
+    expected: dict[str, None] = {}
+    readers: set[str] = set()
+    for level in configured_levels(config):
+        for credential in level.config.accepted:
+            if isinstance(credential, HmacCredential):
+                check = credential.check(request, remember=False)
+            else:
+                check = credential.check(request)
+            if check:
+                return
+            expected[credential.describe()] = None
+            readers.update(credential.header_names)
+    shown = list(expected)[:_MAX_NAMES]
+    more = f" (+{len(expected) - _MAX_NAMES} more)" if len(expected) > _MAX_NAMES else ""
+    message = (
+        f"a body of {len(request.body)} bytes is refused before it is read: no configured "
+        f"credential accepts it; expected one of: {'; '.join(shown)}{more}."
+    )
+    present = _auth_like_headers(request.headers, readers)
+    message += f" Auth-like headers present: {', '.join(present) or 'none'}."
+    raise Unauthorized(message)
 
 
 def _refusals(request: RequestView, level: Level) -> list[tuple[Credential, Check]]:

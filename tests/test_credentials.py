@@ -319,23 +319,52 @@ def test_hmac_tolerance_is_configurable() -> None:
     assert not credential.check(hmac_request(b"k", str(int(NOW) - 31)))
 
 
-def test_replayed_message_ids_are_forgotten_after_the_window() -> None:
+def test_a_replay_is_refused_for_as_long_as_its_timestamp_is_accepted() -> None:
     clock = FakeClock(NOW)
     credential = HmacCredential(
-        secret_key="k",
-        algorithm="sha256",
-        message_id_header="svix-id",
-        include_timestamp=False,
-        clock=clock,
+        secret_key="k", algorithm="sha256", message_id_header="svix-id", clock=clock
     )
     body = b'{"message":{}}'
-    signature = vapi_signature(body, b"k", payload_format="{body}")
-    request = RequestView({"x-signature": signature, "svix-id": "msg_1"}, body)
+    ahead = str(int(NOW) + 300)  # the furthest in the future that is accepted
+    request = RequestView(credential.sign(body, timestamp=ahead, message_id="msg_1"), body)
     assert credential.check(request)
     assert not credential.check(request)
-    clock.now += 601  # twice the 300 s tolerance
-    assert credential.check(request)
-    assert not credential.check(RequestView({"x-signature": signature}, body)), "id is required"
+    clock.now += 599
+    assert "a replay" in credential.check(request).reason
+    clock.now += 2  # the id is forgotten, and the timestamp is now too old
+    assert "old" in credential.check(request).reason
+    without_id = {name: value for name, value in request.headers.items() if name != "svix-id"}
+    assert credential.check(RequestView(without_id, body)).missing, "the id is required"
+
+
+def test_a_message_id_without_a_timestamp_is_refused_at_load(tmp_path: Path) -> None:
+    """Without a timestamp, a replay would pass again once the id is forgotten."""
+    path = tmp_path / "vapi.toml"
+    path.write_text(
+        '[[org.credentials]]\ntype = "hmac"\nsecret_key = "k"\nalgorithm = "sha256"\n'
+        'include_timestamp = false\nmessage_id_header = "svix-id"\n'
+    )
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert "vapi.toml: [[org.credentials]] #1 (hmac): `message_id_header` needs" in str(error.value)
+    assert "`include_timestamp = true`" in str(error.value)
+
+
+def test_hmac_without_a_timestamp_is_allowed_with_a_warning_at_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    untimed = {"type": "hmac", "secret_key": "k", "algorithm": "sha256"}
+    receiver = Receiver(
+        config={
+            "org": {"credentials": [{**untimed, "include_timestamp": False}]},
+            "tools": {"refund": {"credentials": [untimed]}},
+        }
+    )
+    with caplog.at_level(logging.WARNING, logger="vapi_receiver"):
+        receiver.log_startup()
+    warnings = [r.getMessage() for r in caplog.records if "without a timestamp" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "on org level:" in warnings[0] and "replayed" in warnings[0]
 
 
 def test_hmac_signing_method_and_url() -> None:

@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import pytest
 from starlette.testclient import TestClient
@@ -371,3 +371,159 @@ def test_a_tools_own_timeout_is_a_failure_not_an_overrun() -> None:
     envelope = make_message("tool-calls", tool_calls=[("upstream", {})])
     result = post(TestClient(receiver.app), envelope).json()["results"][0]
     assert result["error"] == "tool 'upstream' failed"
+
+
+# -- fallbacks keep one result per tool call ------------------------------------------------
+
+
+def _two_call_envelope() -> dict[str, Any]:
+    return make_message("tool-calls", tool_calls=[("find", {}), ("book", {"slot": "9"})])
+
+
+def _ids_and_names(envelope: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["id"], c["function"]["name"]) for c in envelope["message"]["toolCallList"]]
+
+
+def test_failing_tool_calls_responder_answers_an_error_per_call() -> None:
+    receiver = make_receiver()
+
+    @receiver.on("tool-calls")
+    async def broken(message: Any) -> dict[str, Any]:
+        raise RuntimeError("db down")
+
+    envelope = _two_call_envelope()
+    results = post(TestClient(receiver.app), envelope).json()["results"]
+    assert [(r["toolCallId"], r["name"]) for r in results] == _ids_and_names(envelope)
+    assert all(r["error"] and "db down" not in r["error"] for r in results)
+
+
+def test_tool_calls_that_do_not_fit_the_model_answer_an_error_per_call() -> None:
+    receiver = make_receiver()
+    receiver.tool("find")(lambda: "x")
+    envelope = _two_call_envelope()
+    envelope["message"]["call"] = "not an object"
+    results = post(TestClient(receiver.app), envelope).json()["results"]
+    assert [(r["toolCallId"], r["name"]) for r in results] == _ids_and_names(envelope)
+    assert all(r["error"] for r in results)
+
+
+# -- voice-request answers that go wrong ---------------------------------------------------
+
+
+def _voice_receiver(**options: Any) -> tuple[Any, list[Exception]]:
+    receiver = make_receiver(**options)
+    errors: list[Exception] = []
+    receiver.on_error(lambda error, message: errors.append(error))
+    return receiver, errors
+
+
+def test_voice_request_with_text_chunks_answers_empty_audio_and_reports() -> None:
+    receiver, errors = _voice_receiver()
+    receiver.on("voice-request")(lambda message: ["abc", "def"])
+    response = post(TestClient(receiver.app), make_message("voice-request"))
+    assert response.status_code == 200
+    assert response.content == b""
+    assert len(errors) == 1
+
+
+def test_voice_request_sync_chunks_are_joined_and_a_failure_is_reported() -> None:
+    receiver, errors = _voice_receiver()
+
+    def chunks() -> Any:
+        yield b"\x01\x00"
+        yield bytearray(b"\x02\x00")
+
+    receiver.on("voice-request")(lambda message: chunks())
+    response = post(TestClient(receiver.app), make_message("voice-request"))
+    assert response.content == b"\x01\x00\x02\x00"
+
+    failing, failures = _voice_receiver()
+
+    def broken() -> Any:
+        yield b"\x01\x00"
+        raise RuntimeError("tts died")
+
+    failing.on("voice-request")(lambda message: broken())
+    assert post(TestClient(failing.app), make_message("voice-request")).content == b""
+    assert [str(e) for e in failures] == ["tts died"]
+    assert errors == []
+
+
+def test_voice_request_sync_chunks_are_read_within_the_budget() -> None:
+    receiver, errors = _voice_receiver(request_timeout=0.2)
+    released = threading.Event()
+
+    def stalled() -> Any:
+        yield b"\x01\x00"
+        released.wait(2)
+        yield b"\x02\x00"
+
+    receiver.on("voice-request")(lambda message: stalled())
+    try:
+        response = post(TestClient(receiver.app), make_message("voice-request"))
+    finally:
+        released.set()
+    assert response.content == b""
+    assert len(errors) == 1 and isinstance(errors[0], TimeoutError)
+
+
+def test_voice_stream_that_fails_midway_ends_and_is_reported() -> None:
+    receiver, errors = _voice_receiver()
+
+    async def chunks() -> Any:
+        yield b"\x10\x00"
+        raise RuntimeError("tts died")
+
+    receiver.on("voice-request")(lambda message: chunks())
+    response = post(TestClient(receiver.app), make_message("voice-request"))
+    assert response.status_code == 200
+    assert response.content == b"\x10\x00"
+    assert [str(e) for e in errors] == ["tts died"]
+
+
+# -- injected parameters cannot be forged by the model -------------------------------------
+
+
+def test_optional_and_annotated_injected_parameters_are_filled_from_the_request() -> None:
+    receiver = make_receiver()
+    seen: dict[str, Any] = {}
+
+    @receiver.tool
+    def book(
+        slot: str,
+        call: Call | None = None,
+        tool_call: Annotated[ToolCall, "the call"] = None,  # type: ignore[assignment]
+        message: Optional[Annotated[Message, "x"]] = None,  # noqa: UP045
+    ) -> str:
+        seen.update(call=call, tool_call=tool_call, message=message)
+        return slot
+
+    forged = {"slot": "9", "call": {"id": "evil"}, "tool_call": {"id": "evil"}, "message": {}}
+    envelope = make_message("tool-calls", tool_calls=[("book", forged)])
+    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    assert result["result"] == "9"
+    assert seen["call"].id == envelope["message"]["call"]["id"]
+    assert seen["tool_call"].id == envelope["message"]["toolCallList"][0]["id"]
+    assert seen["message"].type == "tool-calls"
+
+
+# -- parameter names that pydantic reserves ------------------------------------------------
+
+
+def test_tool_parameters_named_like_model_attributes_or_private_work() -> None:
+    receiver = make_receiver()
+
+    @receiver.tool
+    def odd(_x: int, model_config: str, schema: str, json: str, copy: int = 7) -> list[Any]:
+        return [_x, model_config, schema, json, copy]
+
+    envelope = make_message(
+        "tool-calls",
+        tool_calls=[("odd", {"_x": 1, "model_config": "m", "schema": "s", "json": "j"})],
+    )
+    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    assert result["result"] == '[1, "m", "s", "j", 7]'
+
+    missing = make_message("tool-calls", tool_calls=[("odd", {"model_config": "m"})])
+    error = post(TestClient(receiver.app), missing).json()["results"][0]["error"]
+    assert "argument '_x'" in error and "argument 'schema'" in error

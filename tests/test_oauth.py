@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from receiver import LevelConfig, Receiver, ReceiverConfig
 from receiver.credentials import OAuth2Credential, RequestView
 from receiver.credentials.oauth2 import CLOCK_LEEWAY_SECONDS
+from receiver.errors import ConfigError
 from receiver.testing import make_message
 
 CLIENT = {"grant_type": "client_credentials", "client_id": "vapi", "client_secret": "cs-7f2e"}
@@ -279,3 +280,35 @@ def test_the_401_for_oauth2_names_the_token_endpoint() -> None:
     error = response.json()["error"]
     assert "OAuth2 token in Authorization for client 'vapi' (POST /oauth/token)" in error
     assert "token not issued by this receiver" in error
+
+
+def test_a_token_is_bound_to_the_credential_that_issued_it() -> None:
+    """Two levels with the same client id and signing keys: only the secret tells them apart."""
+    shared = {**OAUTH, "signing_keys": ["shared-key"]}
+    receiver, _ = receiver_with(
+        shared,
+        assistants={"asst-1": {"credentials": [{**shared, "client_secret": "assistant-cs"}]}},
+    )
+    client = TestClient(receiver.app)
+    org_token = fetch_token(client).json()["access_token"]
+    assistant_form = {**CLIENT, "client_secret": "assistant-cs"}
+    assistant_token = fetch_token(client, assistant_form).json()["access_token"]
+    assert webhook(client, org_token)[0] == 200
+    assert webhook(client, assistant_token, assistant_id="asst-1")[0] == 200
+    assert webhook(client, org_token, assistant_id="asst-1")[0] == 401
+    assert webhook(client, assistant_token)[0] == 401
+
+
+def test_a_token_is_refused_by_a_credential_with_another_secret() -> None:
+    org = OAuth2Credential(client_id="vapi", client_secret="org-cs", signing_keys=("shared",))
+    tool = OAuth2Credential(client_id="vapi", client_secret="tool-cs", signing_keys=("shared",))
+    assert not tool.check(RequestView(org.headers_for(org.issue())))
+    assert tool.check(RequestView(tool.headers_for(tool.issue())))
+
+
+def test_the_same_client_with_different_settings_is_refused_at_start_up() -> None:
+    receiver, _ = receiver_with(
+        OAUTH, assistants={"asst-1": {"credentials": [{**OAUTH, "scope": "webhooks"}]}}
+    )
+    with pytest.raises(ConfigError, match="client id 'vapi' and the same client secret"):
+        receiver.app  # noqa: B018 - building the app builds the token endpoint

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from receiver import ConfigError, Receiver, load_config
 from receiver.recording import OFFLOAD_BYTES, Recorder, recordable_headers
@@ -154,3 +155,28 @@ def test_concurrent_worker_processes_never_interleave_lines(tmp_path: Path) -> N
     assert sorted((r["worker"], r["n"]) for r in records) == [
         (w, n) for w in range(4) for n in range(15)
     ]
+
+
+def test_headers_read_by_any_configured_credential_are_never_recorded(tmp_path: Path) -> None:
+    """A Bearer token in `X-Webhook-Key` has no credential-like name, but is one."""
+    path = tmp_path / "deliveries.jsonl"
+    config = {
+        "org": {"credentials": [{"type": "bearer", "token": "org-tok", "header_name": "X-Webhook-Key"}]},  # noqa: E501
+        "assistants": {
+            "asst-1": {"credentials": [{"type": "bearer", "token": "t", "header_name": "X-Other"}]}
+        },
+    }  # fmt: skip
+    receiver = Receiver(config=config, record_to=path)
+    headers = {
+        "content-type": "application/json",
+        "x-webhook-key": "Bearer org-tok",
+        "x-other": "Bearer for-another-level",
+        "x-call-id": "c",
+    }
+    with TestClient(receiver.app) as client:
+        response = client.post("/vapi", content=json.dumps(make_message("hang")), headers=headers)
+    assert response.status_code == 200
+    [recorded] = lines_of(path)
+    assert recorded["headers"]["x-call-id"] == "c"
+    assert not {"x-webhook-key", "x-other"} & set(recorded["headers"])
+    assert "org-tok" not in path.read_text() and "for-another-level" not in path.read_text()

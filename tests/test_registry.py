@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -127,3 +128,73 @@ def test_passing_the_class_instead_of_an_instance_is_explained() -> None:
 
     with pytest.raises(RegistrationError, match="did you pass the class"):
         HandlerRegistry().include(Support)  # type: ignore[arg-type]
+
+
+def test_static_and_class_methods_of_a_call_handler_are_registered() -> None:
+    registry = HandlerRegistry()
+
+    class Support(CallHandler):
+        @classmethod
+        def on_end_of_call_report(cls, message: Any) -> None: ...
+
+        @staticmethod
+        def on_hang(message: Any) -> None: ...
+
+        @staticmethod
+        @tool
+        def below(x: int) -> int:
+            return x
+
+        @tool
+        @staticmethod
+        def above(x: int) -> int:
+            return x
+
+    registry.include(Support())
+    assert [e.name for e in registry.listeners("end-of-call-report")] == [
+        Support.on_end_of_call_report.__qualname__
+    ]
+    assert len(registry.listeners("hang")) == 1
+    assert set(registry.tools) == {"below", "above"}
+
+
+def test_on_attribute_that_is_not_a_method_is_refused() -> None:
+    class Support(CallHandler):
+        @property
+        def on_transcript(self) -> Any:
+            return lambda message: None
+
+    with pytest.raises(RegistrationError, match="on_transcript"):
+        HandlerRegistry().include(Support())
+
+
+def test_handler_with_a_required_keyword_only_parameter_is_refused() -> None:
+    def needs_call(message: Any, *, call: Any) -> None: ...
+
+    def optional_call(message: Any, *, call: Any = None) -> None: ...
+
+    registry = HandlerRegistry()
+    with pytest.raises(RegistrationError, match="keyword-only"):
+        registry.on("status-update")(needs_call)
+    with pytest.raises(RegistrationError, match="keyword-only"):
+        registry.on_error(lambda error, message, *, extra: None)
+    registry.on("status-update")(optional_call)
+
+
+def test_on_error_needs_a_callable() -> None:
+    with pytest.raises(RegistrationError, match="not callable"):
+        HandlerRegistry().on_error(42)  # type: ignore[type-var]
+
+
+def test_tool_whose_signature_cannot_be_read_is_refused() -> None:
+    def unresolved(x: NoSuchType) -> None: ...  # type: ignore[name-defined]  # noqa: F821
+
+    registry = HandlerRegistry()
+    with pytest.raises(RegistrationError, match="NoSuchType"):
+        registry.add_tool(unresolved)
+    with pytest.raises(RegistrationError, match="name="):
+        registry.add_tool(functools.partial(lambda x: x, 1))
+    with pytest.raises(RegistrationError, match="type hints cannot be read"):
+        registry.add_tool(functools.partial(lambda x: x, 1), name="partial")
+    with pytest.raises(RegistrationError, match="signature"):
+        registry.add_tool(max, name="biggest")

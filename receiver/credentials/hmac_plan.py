@@ -110,6 +110,12 @@ class HmacCredential:
             )
         if "timestamp" in used and not self.include_timestamp:
             raise ConfigError("`payload_format` uses {timestamp} but `include_timestamp` is false")
+        if self.message_id_header and not self.include_timestamp:
+            raise ConfigError(
+                "`message_id_header` needs `include_timestamp = true`: a message id is "
+                "remembered only for twice the tolerance, so without a timestamp that bounds "
+                "a request's age a replay after that would be accepted"
+            )
         if "svix-id" in used and not self.message_id_header:
             raise ConfigError("`payload_format` uses {svix-id} but no `message_id_header` is set")
 
@@ -126,7 +132,15 @@ class HmacCredential:
             names.append(self.message_id_header)
         return tuple(names)
 
-    def check(self, request: RequestView) -> Check:
+    def check(self, request: RequestView, *, remember: bool = True) -> Check:
+        """Accept or refuse the request.
+
+        Args:
+            request: The delivery.
+            remember: Record the message id as seen. `False` is for a pre-check that the
+                real check follows: recording twice would refuse the genuine delivery as
+                its own replay. Without recording, a replay is not detected.
+        """
         headers = request.headers
         for name in self.header_names:
             if not headers.get(name):
@@ -141,7 +155,7 @@ class HmacCredential:
         now = self.clock()
         if self.include_timestamp and (problem := self._stale(timestamp, now)):
             return refused(problem)
-        if self.message_id_header:
+        if self.message_id_header and remember:
             # Kept twice the tolerance: a timestamp up to `tolerance` ahead stays acceptable
             # until `2 * tolerance` from now.
             key = f"{message_id}\n{timestamp}"

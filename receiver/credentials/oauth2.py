@@ -4,8 +4,10 @@ Vapi's OAuth2 plan fetches a token from `url` with the client-credentials grant,
 until it expires and sends `Authorization: Bearer <token>` on every webhook. The receiver is
 that token endpoint (`receiver.oauth`). Tokens are signed with itsdangerous and carry the
 client id, the scope and the time they were issued, so any worker or host holding the same
-signing keys verifies them without shared state. Keys rotate like secrets: tokens are
-signed with the first key and accepted under any key in the list.
+signing keys verifies them without shared state. The signature is salted with a digest of
+the client id and secret, so a token is accepted only by a credential with both. Keys
+rotate like secrets: tokens are signed with the first key and accepted under any key in the
+list.
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ class OAuth2Credential:
             URLSafeTimedSerializer(
                 # itsdangerous signs with the last key of its list; ours signs with the first.
                 list(reversed(keys)),
-                salt=_SALT,
+                # Bound to this client id and secret: a token issued by one credential is
+                # refused by another, even one with the same client id and signing keys.
+                salt=f"{_SALT}.{_identity(self.client_id, self.client_secret)}",
                 signer=_ClockedSigner,
                 signer_kwargs={
                     "clock": self.clock,
@@ -196,6 +200,11 @@ def _token_path(url: object) -> str:
     if not isinstance(url, str) or not url.startswith(("http://", "https://", "/")):
         raise ConfigError("`url` must be the token URL (https://...) or a path (/oauth/token)")
     return urlsplit(url).path or "/"
+
+
+def _identity(client_id: str, client_secret: str) -> str:
+    """A digest that tells credentials apart without revealing the secret."""
+    return hashlib.sha256(f"{client_id}\0{client_secret}".encode()).hexdigest()
 
 
 def _claims_fit(claims: object, client_id: str, scopes: frozenset[str]) -> bool:
