@@ -70,7 +70,9 @@ class ReceiverCore:
         if config.inbox.enabled:
             self.inbox = Inbox(config.inbox, self.dispatcher, self._parse)
             self.dispatcher.replay = self.inbox.tool_results
-        self.recorder = Recorder(config.record_to) if config.record_to else None
+        self.recorder = (
+            Recorder(config.record_to, credential_headers(config)) if config.record_to else None
+        )
         self._unknown_types_seen: set[str] = set()
 
     async def handle(
@@ -112,7 +114,7 @@ class ReceiverCore:
         if self.config.insecure:
             logger.warning("INSECURE mode: accepted without a credential %s", describe(fields))
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
-            await self.recorder.record(headers, body, credential_headers(self.config))
+            await self.recorder.record(headers, body)
         outcome = await self._dispatch(raw, headers, body)
         if not logger.isEnabledFor(logging.INFO):
             return outcome  # build no log fields that nobody reads, on every request

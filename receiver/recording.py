@@ -100,36 +100,35 @@ class Recorder:
 
     Args:
         path: The file; created on the first delivery, relative to the working directory.
+        hidden: Lower-case header names never written, besides the auth-like ones: the
+            headers of the configured credentials (see `credential_headers`).
 
     Raises:
         ConfigError: the directory the file would go in does not exist.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], hidden: Collection[str] = ()) -> None:
         self.path = os.fspath(path)
+        self.hidden = frozenset(hidden)
         directory = os.path.dirname(os.path.abspath(self.path))
         if not os.path.isdir(directory):
             raise ConfigError(f"record_to: directory {directory} does not exist")
         self._lock = threading.Lock()
 
-    async def record(
-        self, headers: Mapping[str, str], body: bytes, hidden: Collection[str] = ()
-    ) -> None:
-        """Append one delivery, without the headers in `hidden` (see `recordable_headers`).
+    async def record(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Append one delivery, without credential headers (see `recordable_headers`).
 
         A failure to write is logged, never raised: recording is a development aid and must
         not turn a good delivery into an error.
         """
         if len(body) > OFFLOAD_BYTES:
-            await asyncio.to_thread(self.record_now, headers, body, hidden)
+            await asyncio.to_thread(self.record_now, headers, body)
         else:
-            self.record_now(headers, body, hidden)
+            self.record_now(headers, body)
 
-    def record_now(
-        self, headers: Mapping[str, str], body: bytes, hidden: Collection[str] = ()
-    ) -> None:
+    def record_now(self, headers: Mapping[str, str], body: bytes) -> None:
         """`record`, blocking the calling thread."""
-        line = self.line(headers, body, hidden)
+        line = self.line(headers, body, self.hidden)
         try:
             self._append(line)
         except OSError as exc:
