@@ -55,10 +55,11 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
         try:
             _check_method(request)
             _check_content_type(request)
+            core.screen(request.headers)  # a stranger's body is never read
             body = await _read_body(request, limit)
         except RequestError as error:
             logger.warning("refused with %d: %s", error.status, error.message)
-            return _send(Outcome.refusal(error), allow_post=error.status == 405)
+            return _send(core.refusal(error, request.headers), allow_post=error.status == 405)
         outcome = await core.handle(
             request.headers, body, method=request.method, url=str(request.url)
         )

@@ -25,6 +25,11 @@ DEFAULT_MAX_BODY_BYTES: Final = 32 * 1024 * 1024
 """A 2-hour end-of-call report is about 1 MB; 32 MiB leaves room for transcripts of very
 long calls with verbose tool output while still bounding memory per request."""
 
+DEFAULT_MAX_UNVERIFIED_PARSE_BYTES: Final = 32 * 1024
+"""Above typical request bodies (tool-calls about 10 KB, assistant-request 2 KB, status-update
+5 KB), far below what makes parsing costly: larger bodies are parsed only once some
+configured credential has accepted them."""
+
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT: Final = 6.0
 """Vapi allows 7.5 s end to end for assistant-request; 6 s leaves room for the network."""
 
@@ -76,6 +81,13 @@ class ReceiverConfig:
         tools: By function name or tool id.
         insecure: Accept requests without any credential. For local development only.
         max_body_bytes: Larger bodies are refused with 413 before they are read.
+        max_unverified_parse_bytes: Bodies up to this size are parsed before their
+            credential is checked, to find the level that wins and explain a refusal by it;
+            larger ones only after some configured credential has accepted them.
+        explain_refusals: Answer a 401 with the full explanation (which levels and
+            credentials were tried and why they refused). For development only: it tells
+            anyone how the receiver is configured. Without it the answer names only the
+            schemes accepted, and the explanation goes to the log.
         assistant_request_timeout: Budget for the assistant-request handler, in seconds.
         assistant_request_fallback: The answer sent when that budget is overrun or the
             handler fails; `None` means an `{"error": ...}` answer.
@@ -94,6 +106,8 @@ class ReceiverConfig:
     tools: Mapping[str, LevelConfig] = field(default_factory=dict)
     insecure: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_unverified_parse_bytes: int = DEFAULT_MAX_UNVERIFIED_PARSE_BYTES
+    explain_refusals: bool = False
     assistant_request_timeout: float = DEFAULT_ASSISTANT_REQUEST_TIMEOUT
     assistant_request_fallback: Mapping[str, Any] | None = None
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT
@@ -108,6 +122,8 @@ class ReceiverConfig:
                 raise ConfigError(f"{self.source}: {name} must be a positive number of seconds")
         if self.max_body_bytes <= 0:
             raise ConfigError(f"{self.source}: max_body_bytes must be positive")
+        if self.max_unverified_parse_bytes < 0:
+            raise ConfigError(f"{self.source}: max_unverified_parse_bytes must not be negative")
         if self.assistant_request_fallback is not None:
             # Checked now: a broken fallback would only show on a live call, when it is needed.
             try:
@@ -125,6 +141,8 @@ _LEVEL_KEYS: Final = frozenset({"secret", "secrets", "credentials"})
 _RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
     "insecure": bool,
     "max_body_bytes": int,
+    "max_unverified_parse_bytes": int,
+    "explain_refusals": bool,
     "assistant_request_timeout": (int, float),
     "assistant_request_fallback": dict,
     "tool_timeout": (int, float),

@@ -22,21 +22,26 @@ from handlers.registry import HandlerRegistry
 from receiver.config import ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
-from receiver.errors import BadRequest, RequestError
+from receiver.errors import BadRequest, RequestError, Unauthorized
 from receiver.inbox.keys import level_id_headers
 from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.log import describe, logger, message_fields
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
 from receiver.recording import Recorder, credential_headers
-from receiver.verification import verify, verify_any, winning_levels
+from receiver.verification import (
+    expected_schemes,
+    lower_headers,
+    quiet_refusal,
+    single_valued_headers,
+    verify,
+    verify_any,
+    winning_levels,
+)
 
 JSON: Final = "application/json"
 PCM: Final = "application/octet-stream"
 _ACK: Final = b"{}"
-PRECHECK_BYTES: Final = 256 * 1024
-"""Larger bodies are parsed only if some configured credential accepts them; smaller ones
-are parsed first, so that their 401 can name the level that won."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,10 @@ class ReceiverCore:
             Recorder(config.record_to, credential_headers(config)) if config.record_to else None
         )
         self._unknown_types_seen: set[str] = set()
+        #: Answer a 401 with its full explanation; `vapi-receiver serve` turns it on.
+        self.explain_refusals = config.explain_refusals
+        self._single_valued = single_valued_headers(config)
+        self._expected = expected_schemes(config)
 
     async def handle(
         self, headers: Mapping[str, str], body: bytes, *, method: str = "POST", url: str = ""
@@ -81,7 +90,8 @@ class ReceiverCore:
         """Answer one delivery.
 
         Args:
-            headers: Request headers; names are matched case-insensitively.
+            headers: Request headers; names are matched case-insensitively. A multi-mapping
+                whose `items()` repeats a name (Starlette's `Headers`) shows duplicates.
             body: The raw request body, exactly as received.
             method: The HTTP method, for HMAC payload formats that sign `{method}`.
             url: The full request URL, for HMAC payload formats that sign `{url}`.
@@ -94,10 +104,9 @@ class ReceiverCore:
         try:
             request = None
             if not self.config.insecure:
-                lowered = {name.lower(): value for name, value in headers.items()}
-                request = RequestView(lowered, body, method, url)
-                if len(body) > PRECHECK_BYTES:  # parsing costs ~25x the body: not for strangers
-                    verify_any(request, self.config)
+                request = RequestView(self.screen(headers), body, method, url)
+                if len(body) > self.config.max_unverified_parse_bytes:
+                    verify_any(request, self.config)  # parsing costs ~25x the body
             raw = read_envelope(body)
             fields = message_fields(raw)
             if request is not None:
@@ -110,7 +119,7 @@ class ReceiverCore:
                 describe(fields),
                 extra=fields,
             )
-            return Outcome.refusal(error)
+            return self.refusal(error, headers)
         if self.config.insecure:
             logger.warning("INSECURE mode: accepted without a credential %s", describe(fields))
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
@@ -127,6 +136,37 @@ class ReceiverCore:
             extra={**fields, "latency_ms": elapsed_ms},
         )
         return outcome
+
+    def screen(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The headers by lower-case name, once they may still carry a valid credential.
+
+        The step before the body is read, so that a stranger costs no memory: a second value
+        of a credential header is refused, and so is a request that no credential of any
+        configured level can accept on its headers alone. Secrets, Bearer and OAuth2 are
+        decided in full; an HMAC credential only refuses a missing header or a stale
+        timestamp here, its signature needs the body. `handle` screens again, so a server
+        may skip this; calling it first is what keeps a large body unread.
+
+        Raises:
+            Unauthorized: a duplicate credential header, or no credential can accept these.
+        """
+        if self.config.insecure:
+            return {name.lower(): value for name, value in headers.items()}
+        lowered = lower_headers(headers, self._single_valued)
+        verify_any(RequestView(lowered), self.config, headers_only=True)
+        return lowered
+
+    def refusal(self, error: RequestError, headers: Mapping[str, str]) -> Outcome:
+        """The answer to a refused request.
+
+        A 401 names only the schemes the receiver accepts, never a configured level, client
+        id, token path or custom header: its full explanation is for the log, and for the
+        answer only when `explain_refusals` is on. Other refusals describe the request.
+        """
+        if not isinstance(error, Unauthorized) or self.explain_refusals:
+            return Outcome.refusal(error)
+        public = error.public or quiet_refusal(headers, self._expected)
+        return Outcome(error.status, _json({"error": public}))
 
     def serving(self) -> AbstractAsyncContextManager[None]:
         """Work that lasts as long as the server: the inbox's retries, recovery and purge."""
@@ -162,7 +202,8 @@ class ReceiverCore:
         kind: str = raw["type"]
         if kind not in KNOWN_TYPES and kind not in self._unknown_types_seen:
             self._unknown_types_seen.add(kind)
-            logger.warning("unknown message type %r acknowledged (logged once per type)", kind)
+            shown = kind[:100]  # the sender's text: bounded, and escaped by the logger
+            logger.warning("unknown message type %r acknowledged (logged once per type)", shown)
         if not self.dispatcher.has_observers(kind):
             return None
 
@@ -181,7 +222,7 @@ class ReceiverCore:
             fields = message_fields(raw)
             logger.error(
                 "%s does not fit its model; handlers skipped, safe answer sent: %s %s",
-                raw["type"],
+                fields["message_type"],
                 _summarise(exc),
                 describe(fields),
                 extra=fields,

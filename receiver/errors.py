@@ -38,9 +38,19 @@ class BadRequest(RequestError):
 
 
 class Unauthorized(RequestError):
-    """The credential is missing or does not match the winning level."""
+    """The credential is missing or does not match the winning level.
+
+    `message` explains the refusal in full, naming the configured levels and credentials it
+    looked at: it goes to the log, and into the answer only when refusals are explained
+    (development). `public` is what may be answered to anyone; `None` leaves it to the core,
+    which then names only the schemes it accepts.
+    """
 
     status = 401
+
+    def __init__(self, message: str, *, public: str | None = None) -> None:
+        super().__init__(message)
+        self.public = public
 
 
 class MethodNotAllowed(RequestError):

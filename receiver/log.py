@@ -2,6 +2,10 @@
 
 Fields go both into the text (readable in a terminal) and into `extra` (for JSON log
 formatters), so a line can be traced to its call without the body ever being logged.
+
+Log lines interpolate values from payloads (ids, types, tool names, error texts): a newline
+in one would let a sender write a line of its own. The logger escapes every control and
+non-printable character in the text of its lines, and `message_fields` in the fields.
 """
 
 from __future__ import annotations
@@ -12,6 +16,16 @@ from typing import Any, Final
 
 LOGGER_NAME: Final = "vapi_receiver"
 logger: Final = logging.getLogger(LOGGER_NAME)
+
+
+def printable(text: str) -> str:
+    r"""`text` with every control or non-printable character escaped (`\n` as `\x0a`).
+
+    Backslashes are kept as they are, so escaping twice changes nothing.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
 
 
 def message_fields(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,6 +45,28 @@ def describe(fields: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={value}" for key, value in fields.items() if value not in (None, ""))
 
 
+class _OneLine(logging.Filter):
+    """Formats each record's message once, escaped: no interpolated value can add a line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a bad format string: left to the handler, which reports it
+        record.msg, record.args = printable(text), None
+        return True
+
+
 def _text(value: object) -> str | None:
     # Ids are short strings; anything else (or something huge) is not worth logging.
-    return value[:100] if isinstance(value, str) else None
+    return printable(value[:100]) if isinstance(value, str) else None
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+logger.addFilter(_OneLine())

@@ -45,6 +45,9 @@ class Receiver:
         path: Where the webhook is served.
         record_to: Append every verified delivery to this JSON Lines file, to replay
             later (`receiver.recording`); overrides the configuration's `record_to`.
+        explain_refusals: Answer a 401 with its full explanation (levels, credentials and
+            why each refused), for development; overrides the configuration's own. Off,
+            the answer names only the schemes accepted and the explanation is logged.
 
     Raises:
         ConfigError: when no credential is configured and `insecure` is not set: a receiver
@@ -59,10 +62,13 @@ class Receiver:
         insecure: bool | None = None,
         path: str = "/vapi",
         record_to: str | os.PathLike[str] | None = None,
+        explain_refusals: bool | None = None,
     ) -> None:
         resolved = _resolve_config(config)
         if insecure is not None and insecure != resolved.insecure:
             resolved = dataclasses.replace(resolved, insecure=insecure)
+        if explain_refusals is not None:
+            resolved = dataclasses.replace(resolved, explain_refusals=explain_refusals)
         if record_to is not None:
             resolved = dataclasses.replace(resolved, record_to=record_to)
         if not resolved.has_credentials and not resolved.insecure:

@@ -8,12 +8,21 @@ secret in the payload (`serverUrlSecret`, `server.secret`, "[REDACTED]") is ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from receiver.config import LevelConfig, ReceiverConfig
-from receiver.credentials import SECRET_HEADER, Check, Credential, HmacCredential, RequestView
+from receiver.credentials import (
+    SECRET_HEADER,
+    BearerCredential,
+    Check,
+    Credential,
+    HmacCredential,
+    OAuth2Credential,
+    RequestView,
+    VapiSecret,
+)
 from receiver.errors import Unauthorized
 from receiver.models.tool_calls import from_function_call, normalise_tool_calls
 
@@ -22,6 +31,10 @@ __all__ = [
     "Level",
     "LevelKind",
     "configured_levels",
+    "expected_schemes",
+    "lower_headers",
+    "quiet_refusal",
+    "single_valued_headers",
     "untimed_hmac_levels",
     "verify",
     "verify_any",
@@ -42,6 +55,14 @@ _AUTH_LIKE_HEADERS: Final = (
 )
 _MAX_NAMES: Final = 10
 _MAX_NAME: Final = 64
+#: Read by some scheme whatever the configuration: a second value is refused even when no
+#: configured credential reads it, so that no proxy or framework in front can pick another.
+_ALWAYS_SINGLE: Final = frozenset({SECRET_HEADER, "authorization"})
+_WITHHELD: Final = (
+    "No credential header was sent: Vapi withholds credentials from server URLs given"
+    " inline in an API request (transient assistants, assistantOverrides); save the URL"
+    " on the assistant, phone number or org instead."
+)
 
 
 @dataclass(frozen=True)
@@ -129,39 +150,128 @@ def untimed_hmac_levels(config: ReceiverConfig) -> list[str]:
     ]
 
 
-def verify_any(request: RequestView, config: ReceiverConfig) -> None:
-    """Accept the request if any credential of any level does; cheap, runs before parsing.
+def verify_any(request: RequestView, config: ReceiverConfig, *, headers_only: bool = False) -> None:
+    """Accept the request if any credential of any level may; cheap, runs before parsing.
 
-    Parsing a large body costs far more memory and CPU than its size; this check lets a
-    caller refuse a stranger's large body without parsing it. Secrets, Bearer and OAuth2
-    read only headers, and HMAC is one pass over the body; no HMAC message id is recorded,
-    so the real check that follows still sees the delivery for the first time.
+    A stranger's body costs memory to read and far more to parse; this check turns the
+    stranger away first. Secrets, Bearer and OAuth2 read only headers, so they decide in
+    full either way. HMAC needs the body: with `headers_only` it refuses only for a missing
+    header or a stale timestamp, otherwise it checks the signature. No HMAC message id is
+    recorded, so the real check that follows still sees the delivery for the first time.
+
+    Args:
+        request: The delivery; its body is ignored with `headers_only`.
+        config: Every configured level's credentials are tried.
+        headers_only: The body has not been read yet.
 
     Raises:
-        Unauthorized: naming what the configured credentials expect and the auth-like
-            headers present; never a value, and not the level (it is not known yet).
+        Unauthorized: naming, for each configured level (the first ten), each scheme
+            with the header it expected and why it refused, then the auth-like headers
+            present; never a value.
     """
-    expected: dict[str, None] = {}
-    readers: set[str] = set()
+    refusals: list[tuple[Level, list[tuple[Credential, Check]]]] = []
     for level in configured_levels(config):
+        found: list[tuple[Credential, Check]] = []
         for credential in level.config.accepted:
-            if isinstance(credential, HmacCredential):
-                check = credential.check(request, remember=False)
-            else:
+            if not isinstance(credential, HmacCredential):
                 check = credential.check(request)
+            elif headers_only:
+                check = credential.check_headers(request)
+            else:
+                check = credential.check(request, remember=False)
             if check:
                 return
-            expected[credential.describe()] = None
-            readers.update(credential.header_names)
-    shown = list(expected)[:_MAX_NAMES]
-    more = f" (+{len(expected) - _MAX_NAMES} more)" if len(expected) > _MAX_NAMES else ""
-    message = (
-        f"a body of {len(request.body)} bytes is refused before it is read: no configured "
-        f"credential accepts it; expected one of: {'; '.join(shown)}{more}."
+            found.append((credential, check))
+        refusals.append((level, found))
+    when = (
+        "before the body is read"
+        if headers_only
+        else f"before its body of {len(request.body)} bytes is parsed"
     )
-    present = _auth_like_headers(request.headers, readers)
-    message += f" Auth-like headers present: {', '.join(present) or 'none'}."
-    raise Unauthorized(message)
+    more = len(refusals) - _MAX_NAMES
+    tried = f" (and {more} more levels)" if more > 0 else ""
+    explanation = _explain(request, refusals[:_MAX_NAMES])
+    raise Unauthorized(f"refused {when}, by every configured level{tried}: {explanation}")
+
+
+def lower_headers(headers: Mapping[str, str], single: Collection[str]) -> dict[str, str]:
+    """The headers by lower-case name, refusing a second value for any credential header.
+
+    Servers, frameworks and proxies disagree on which of two values counts (the first in
+    Starlette and most proxies, the last in a dict): a request carrying two must not be
+    judged on one and handled on the other. A multi-mapping whose `items()` repeats a name,
+    such as Starlette's `Headers`, shows its duplicates; so do names differing in case.
+
+    Args:
+        headers: As received.
+        single: Lower-case names that may appear once, from `single_valued_headers`.
+
+    Raises:
+        Unauthorized: naming the repeated header (it is the sender's own).
+    """
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in lowered and key in single:
+            refusal = f"duplicate {key} header"
+            raise Unauthorized(refusal, public=refusal)
+        lowered[key] = value
+    return lowered
+
+
+def expected_schemes(config: ReceiverConfig) -> str:
+    """What any configured credential expects, in words safe to answer to anyone.
+
+    Only the schemes and their standard headers: never a level, a client id, a token path
+    or a custom header name, which would tell a stranger how the receiver is configured.
+    """
+    briefs = dict.fromkeys(
+        _brief(credential)
+        for level in configured_levels(config)
+        for credential in level.config.accepted
+    )
+    return " or ".join(sorted(briefs))
+
+
+def quiet_refusal(header_names: Iterable[str], expected: str) -> str:
+    """The 401 answer that reveals nothing of the configuration beyond its schemes.
+
+    Args:
+        header_names: The request's header names; only whether any looks like a credential
+            is used, judged without the configuration so that the answer does not depend on it.
+        expected: From `expected_schemes`.
+    """
+    text = f"no valid credential; expected {expected}."
+    if _auth_like_headers({name.lower() for name in header_names}, set()):
+        return text
+    return f"{text} {_WITHHELD}"
+
+
+def _brief(credential: Credential) -> str:
+    if isinstance(credential, VapiSecret):
+        return f"the {SECRET_HEADER} header"
+    if isinstance(credential, OAuth2Credential):
+        return "an OAuth2 token in Authorization"
+    if isinstance(credential, HmacCredential):
+        return "an HMAC signature"
+    if isinstance(credential, BearerCredential):
+        if credential.header_name == SECRET_HEADER and not credential.bearer_prefix_enabled:
+            return f"the {SECRET_HEADER} header"
+        token = "a Bearer token" if credential.bearer_prefix_enabled else "a token"
+        where = "Authorization" if credential.header_name == "authorization" else "a header"
+        return f"{token} in {where}"
+    return f"a {credential.scheme} credential"
+
+
+def single_valued_headers(config: ReceiverConfig) -> frozenset[str]:
+    """The headers a request may carry once: those any configured credential reads, and
+    `x-vapi-secret` and `authorization` always."""
+    return _ALWAYS_SINGLE.union(
+        name
+        for level in configured_levels(config)
+        for credential in level.config.accepted
+        for name in credential.header_names
+    )
 
 
 def _refusals(request: RequestView, level: Level) -> list[tuple[Credential, Check]]:
@@ -188,11 +298,7 @@ def _explain(
     readers = {name for _, found in refusals for c, _ in found for name in c.header_names}
     present = _auth_like_headers(request.headers, readers)
     if not present:
-        sentences.append(
-            "No credential header was sent: Vapi withholds credentials from server URLs given"
-            " inline in an API request (transient assistants, assistantOverrides); save the URL"
-            " on the assistant, phone number or org instead."
-        )
+        sentences.append(_WITHHELD)
         return " ".join(sentences)
     sentences.append(f"Auth-like headers present: {', '.join(present)}.")
     if all(check.missing for _, found in refusals for _, check in found):
@@ -203,7 +309,7 @@ def _explain(
     return " ".join(sentences)
 
 
-def _auth_like_headers(headers: Mapping[str, str], readers: set[str]) -> list[str]:
+def _auth_like_headers(headers: Iterable[str], readers: set[str]) -> list[str]:
     """Names (never values) of headers that look like credentials, bounded for hostile input."""
     names = sorted(
         name

@@ -45,7 +45,7 @@ def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def url(config_file: Path) -> Iterator[str]:
-    receiver = Receiver(config=config_file)
+    receiver = Receiver(config=config_file, explain_refusals=True)  # as `serve` runs it
 
     @receiver.tool
     def lookup_order(order_id: str) -> dict[str, str]:

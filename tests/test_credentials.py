@@ -49,8 +49,13 @@ def vapi_signature(
 
 
 def receiver_with(credentials: list[dict[str, Any]], **level: Any) -> tuple[Receiver, list[Any]]:
-    """A receiver whose org level has `credentials`; the list records handled call ids."""
-    receiver = Receiver(config={"org": {"credentials": credentials, **level}})
+    """A receiver whose org level has `credentials`; the list records handled call ids.
+
+    Its 401 answers explain the refusal in full, as in development: these tests read them.
+    """
+    receiver = Receiver(
+        config={"org": {"credentials": credentials, **level}}, explain_refusals=True
+    )
     handled: list[Any] = []
 
     @receiver.on("status-update")

@@ -21,7 +21,9 @@ OAUTH = {"type": "oauth2", "client_id": "vapi", "client_secret": "cs-7f2e"}
 
 
 def receiver_with(*credentials: dict[str, Any], **levels: Any) -> tuple[Receiver, list[str]]:
-    receiver = Receiver(config={"org": {"credentials": list(credentials)}, **levels})
+    # 401 answers explained in full, as in development: these tests read them.
+    config = {"org": {"credentials": list(credentials)}, **levels}
+    receiver = Receiver(config=config, explain_refusals=True)
     handled: list[str] = []
 
     @receiver.on("status-update")
@@ -98,8 +100,8 @@ def test_expired_tokens_are_refused() -> None:
 def test_expiry_through_the_app() -> None:
     clock = FakeClock(1_760_000_000.0)
     credential = OAuth2Credential(client_id="vapi", client_secret="cs", clock=clock)
-    receiver = Receiver(config=ReceiverConfig(org=LevelConfig(credentials=(credential,))))
-    client = TestClient(receiver.app)
+    config = ReceiverConfig(org=LevelConfig(credentials=(credential,)), explain_refusals=True)
+    client = TestClient(Receiver(config=config).app)
     token = fetch_token(client, {**CLIENT, "client_secret": "cs"}).json()["access_token"]
     assert webhook(client, token)[0] == 200
     clock.now += 3600

@@ -61,7 +61,9 @@ def test_refused_and_malformed_deliveries_are_not_recorded(tmp_path: Path) -> No
     client = VapiTestClient(receiver, secret="wrong")
     assert client.send("end-of-call-report").status_code == 401
     bad = client.http.post(
-        "/vapi", content=b"{not json", headers={"content-type": "application/json"}
+        "/vapi",
+        content=b"{not json",
+        headers={"content-type": "application/json", "x-vapi-secret": SECRET},
     )
     assert bad.status_code == 400
     assert not path.exists()

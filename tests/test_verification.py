@@ -176,7 +176,25 @@ def test_orgs_are_told_apart_by_org_id() -> None:
     assert winning_levels(stranger["message"], config) == []
 
 
-def test_unauthorised_answer_names_header_and_level_but_no_secret(client: TestClient) -> None:
+def test_unauthorised_answer_names_only_the_scheme(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Decision: quiet refusals. The level (an assistant id here) is for the log only."""
+    envelope = make_message("status-update", assistant_id="asst-1")
+    wrong = client.post(
+        "/vapi",
+        content=json.dumps(envelope),
+        headers={"content-type": "application/json", "x-vapi-secret": "org-current"},
+    )
+    assert wrong.status_code == 401
+    assert wrong.json() == {"error": "no valid credential; expected the x-vapi-secret header."}
+    assert 'no valid credential for assistant "asst-1"' in caplog.text
+    for secrets in SECRETS.values():
+        assert not any(secret in caplog.text for secret in secrets)
+
+
+def test_explained_refusals_name_level_and_header_but_no_secret() -> None:
+    client = TestClient(Receiver(CONFIG, explain_refusals=True).app)
     envelope = make_message("status-update", assistant_id="asst-1")
     wrong = client.post(
         "/vapi",
@@ -190,7 +208,8 @@ def test_unauthorised_answer_names_header_and_level_but_no_secret(client: TestCl
         assert not any(secret in error for secret in secrets)
 
 
-def test_missing_header_hint_names_other_auth_headers(client: TestClient) -> None:
+def test_missing_header_hint_names_other_auth_headers() -> None:
+    client = TestClient(Receiver(CONFIG, explain_refusals=True).app)
     envelope = make_message("status-update", assistant_id="asst-1")
     response = client.post(
         "/vapi",
@@ -203,6 +222,16 @@ def test_missing_header_hint_names_other_auth_headers(client: TestClient) -> Non
     bare = client.post(
         "/vapi", content=json.dumps(envelope), headers={"content-type": "application/json"}
     )
+    assert "inline in an API request" in bare.json()["error"]
+
+
+def test_the_withheld_credential_hint_is_answered_in_production(client: TestClient) -> None:
+    bare = client.post(
+        "/vapi",
+        content=json.dumps(make_message("status-update")),
+        headers={"content-type": "application/json"},
+    )
+    assert bare.status_code == 401
     assert "inline in an API request" in bare.json()["error"]
 
 

@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Iterator, Mapping
 from types import FrameType
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 
@@ -144,6 +144,8 @@ def credential_lines(located: Located) -> list[str]:
         "For each message the receiver accepts only a credential of the level that wins "
         "(tool > assistant > phone number > org):",
         *(f"  {name:<{width}}  {accepted}" for name, accepted in rows),
+        "A 401 answer explains the refusal in full here; deployed, it names only the scheme "
+        "expected and the log explains.",
     ]
 
 
@@ -156,7 +158,14 @@ def _accepted(level: LevelConfig) -> str:
 def reload_app() -> object:
     """The app named by `$VAPI_RECEIVER_SERVE_APP`, for uvicorn's `--reload` child process."""
     _configure_logging(os.environ.get(APP_ENV + "_LOG_LEVEL", "info"))
-    return locate(os.environ[APP_ENV]).app
+    return _development(locate(os.environ[APP_ENV]))
+
+
+def _development(located: Located) -> Any:
+    """The app, its 401 answers explained in full: `serve` is for development."""
+    if located.receiver is not None:
+        located.receiver.core.explain_refusals = True
+    return located.app
 
 
 def _serve(args: argparse.Namespace, located: Located) -> None:
@@ -177,7 +186,7 @@ def _serve(args: argparse.Namespace, located: Located) -> None:
             log_level=args.log_level,
         )
     else:
-        uvicorn.run(located.app, host=args.host, port=args.port, log_level=args.log_level)
+        uvicorn.run(_development(located), host=args.host, port=args.port, log_level=args.log_level)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

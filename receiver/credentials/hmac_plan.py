@@ -163,6 +163,21 @@ class HmacCredential:
                 return refused(f"{self.message_id_header} already seen (a replay)")
         return ACCEPTED
 
+    def check_headers(self, request: RequestView) -> Check:
+        """What the headers alone decide: refused when one is missing or the timestamp stale.
+
+        Accepted here means only that the signature over the body remains to be checked; it
+        lets the receiver turn a stranger away before it reads the body.
+        """
+        for name in self.header_names:
+            if not request.headers.get(name):
+                return absent(name)
+        if self.include_timestamp:
+            timestamp = request.headers[self.timestamp_header]
+            if problem := self._stale(timestamp, self.clock()):
+                return refused(problem)
+        return ACCEPTED
+
     def describe(self) -> str:
         text = f"HMAC-{self.algorithm.upper()} signature in {self.signature_header}"
         if self.include_timestamp:
