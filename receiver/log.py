@@ -10,7 +10,9 @@ non-printable character in the text of its lines, and `message_fields` in the fi
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import traceback
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -46,7 +48,11 @@ def describe(fields: Mapping[str, Any]) -> str:
 
 
 class _OneLine(logging.Filter):
-    """Formats each record's message once, escaped: no interpolated value can add a line."""
+    """Formats each record's message once, escaped: no interpolated value can add a line.
+
+    A traceback keeps its lines, but the messages of its exceptions (which may quote a
+    payload, as a handler's `ValueError(call.id)` does) are escaped in it.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -54,7 +60,23 @@ class _OneLine(logging.Filter):
         except (TypeError, ValueError):
             return True  # a bad format string: left to the handler, which reports it
         record.msg, record.args = printable(text), None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = _traceback(record.exc_info[1])
         return True
+
+
+def _traceback(error: BaseException) -> str:
+    text = "".join(traceback.format_exception(error)).rstrip("\n")
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:  # the chain of causes
+        seen.add(id(current))
+        with contextlib.suppress(Exception):  # an exception whose str() fails shows as such
+            message = str(current)
+            if not message.isprintable():
+                text = text.replace(message, printable(message))
+        current = current.__cause__ or current.__context__
+    return text
 
 
 def _text(value: object) -> str | None:

@@ -6,6 +6,7 @@ the way the real program does, writes its pid to a file, and then waits to be st
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -14,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -245,7 +247,22 @@ def test_without_a_tunnel_it_says_how_to_expose_the_server(
     server.wait_for(f"Try it: vapi-receiver send tool-calls --url http://127.0.0.1:{port}/vapi")
     server.wait_for("Uvicorn running on")
     assert health(port) == 200
+    assert "no valid credential for org level" in refusal(port), "serve is for development"
     assert server.stop() == 0
+
+
+def refusal(port: int) -> str:
+    """The 401 answer to a status-update without a credential."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/vapi",
+        data=b'{"message": {"type": "status-update"}}',
+        headers={"content-type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 401
+    error: str = json.loads(refused.value.read())["error"]
+    return error
 
 
 @pytest.fixture
@@ -334,6 +351,7 @@ def test_reload_reimports_the_app_by_name(
     monkeypatch.setenv(APP_ENV, "my_app:receiver")  # what --reload leaves for uvicorn's child
     app = reload_app()
     assert app is sys.modules["my_app"].receiver.app
+    assert sys.modules["my_app"].receiver.core.explain_refusals, "serve is for development"
 
 
 def test_credentials_are_listed_by_level_and_masked() -> None:
