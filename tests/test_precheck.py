@@ -19,6 +19,7 @@ from receiver import core as core_module
 from receiver.config import DEFAULT_MAX_UNVERIFIED_PARSE_BYTES
 from receiver.core import Outcome
 from receiver.credentials import HmacCredential
+from receiver.errors import ConfigError
 from receiver.testing import make_message
 
 HMAC = {
@@ -134,3 +135,12 @@ def test_insecure_mode_parses_large_bodies_without_a_credential(parsed: list[int
     receiver = Receiver(config={"receiver": {"insecure": True}})
     assert handle(receiver, {}, large_body()).status == 200
     assert len(parsed) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [(-1, "must not be negative"), (True, "must be an integer"), ("32k", "must be an integer")],
+)
+def test_a_bad_bound_is_a_start_up_error(value: object, problem: str) -> None:
+    with pytest.raises(ConfigError, match=f"max_unverified_parse_bytes.? {problem}"):
+        Receiver(config={**CONFIG, "receiver": {"max_unverified_parse_bytes": value}})
