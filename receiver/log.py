@@ -48,21 +48,43 @@ def describe(fields: Mapping[str, Any]) -> str:
 
 
 class _OneLine(logging.Filter):
-    """Formats each record's message once, escaped: no interpolated value can add a line.
+    """Escapes what a record interpolates: no value can add a line, or rewrite a terminal.
 
-    A traceback keeps its lines, but the messages of its exceptions (which may quote a
-    payload, as a handler's `ValueError(call.id)` does) are escaped in it.
+    Arguments are wrapped, not formatted, so that the message stays a template (log services
+    group records by it) and numbers keep their `%d` and `%.1f`. A traceback keeps its
+    lines, but the messages of its exceptions (which may quote a payload, as a handler's
+    `ValueError(call.id)` does) are escaped in it.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except (TypeError, ValueError):
-            return True  # a bad format string: left to the handler, which reports it
-        record.msg, record.args = printable(text), None
+        if isinstance(record.msg, str):
+            record.msg = printable(record.msg)  # an f-string would carry payload text here
+        if isinstance(record.args, Mapping):
+            record.args = {key: _Escaped.wrap(value) for key, value in record.args.items()}
+        elif record.args:
+            record.args = tuple(_Escaped.wrap(value) for value in record.args)
         if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
             record.exc_text = _traceback(record.exc_info[1])
         return True
+
+
+class _Escaped:
+    """A logged value whose `%s` and `%r` come out printable."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    @classmethod
+    def wrap(cls, value: object) -> object:
+        return value if isinstance(value, int | float) else cls(value)
+
+    def __str__(self) -> str:
+        return printable(str(self.value))
+
+    def __repr__(self) -> str:
+        return printable(repr(self.value))
 
 
 def _traceback(error: BaseException) -> str:

@@ -370,9 +370,12 @@ def test_no_payload_adds_a_log_line(log_lines: io.StringIO) -> None:
     def fail(message: Any, call: Any) -> None:
         raise RuntimeError(f"cannot handle {call.id}")
 
+    templates: list[str] = []
+
     class Fields(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             fields.extend(str(getattr(record, key, "")) for key in ("call_id", "message_type"))
+            templates.append(str(record.msg))
 
     logging.getLogger(LOGGER_NAME).addHandler(collector := Fields())
     try:
@@ -393,6 +396,7 @@ def test_no_payload_adds_a_log_line(log_lines: io.StringIO) -> None:
         assert not line or line.startswith(RECORD_OR_TRACEBACK), line
     assert "\x1b" not in output and "\x00" not in output and "\t" not in output
     assert all(value.isprintable() for value in fields)
+    assert "unknown tool %r (registered: %s) %s" in templates, "log services group by template"
 
 
 RECORD_OR_TRACEBACK = (
