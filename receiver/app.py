@@ -16,7 +16,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from receiver.core import Outcome, ReceiverCore
-from receiver.errors import MethodNotAllowed, PayloadTooLarge, RequestError, UnsupportedMediaType
+from receiver.errors import (
+    ConfigError,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestError,
+    UnsupportedMediaType,
+)
 from receiver.log import logger
 from receiver.oauth import token_routes
 
@@ -39,6 +45,13 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            core.check_configuration()
+        except ConfigError as error:
+            # Said on one line of its own: under uvicorn it would otherwise be the last line
+            # of a long traceback, followed by "Application startup failed".
+            logger.error("configuration error, not serving: %s", error)
+            raise
         if on_startup:
             on_startup()
         async with core.serving():  # the inbox's recovery, retries and purge

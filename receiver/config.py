@@ -7,9 +7,11 @@ level wins for this message, and what does it accept?".
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -76,9 +78,12 @@ class ReceiverConfig:
     Args:
         org: The org-level entry, used for any org.
         orgs: Org-level entries by org id, for receivers that serve several Vapi orgs.
-        phone_numbers: By phone number id or E.164 number.
-        assistants: By assistant id or name.
-        tools: By function name or tool id.
+        phone_numbers: By phone number id (never the E.164 number).
+        assistants: By assistant id (never the name).
+        tools: By the function name of a registered tool (never the tool id).
+        features: The servers of assistant features, by feature: `voice`,
+            `knowledge_base`, `endpointing`. Each wins for its own message type
+            (voice-request, knowledge-base-request, call.endpointing.request).
         insecure: Accept requests without any credential. For local development only.
         max_body_bytes: Larger bodies are refused with 413 before they are read.
         max_unverified_parse_bytes: Bodies up to this size are parsed before their
@@ -104,6 +109,7 @@ class ReceiverConfig:
     phone_numbers: Mapping[str, LevelConfig] = field(default_factory=dict)
     assistants: Mapping[str, LevelConfig] = field(default_factory=dict)
     tools: Mapping[str, LevelConfig] = field(default_factory=dict)
+    features: Mapping[str, LevelConfig] = field(default_factory=dict)
     insecure: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_unverified_parse_bytes: int = DEFAULT_MAX_UNVERIFIED_PARSE_BYTES
@@ -117,6 +123,7 @@ class ReceiverConfig:
     source: str = "<python>"
 
     def __post_init__(self) -> None:
+        _check_level_keys(self)
         for name in ("assistant_request_timeout", "tool_timeout", "request_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{self.source}: {name} must be a positive number of seconds")
@@ -133,10 +140,49 @@ class ReceiverConfig:
 
     @property
     def has_credentials(self) -> bool:
-        return bool(self.org or self.orgs or self.phone_numbers or self.assistants or self.tools)
+        return bool(
+            self.org
+            or self.orgs
+            or self.phone_numbers
+            or self.assistants
+            or self.tools
+            or self.features
+        )
 
 
-_LEVEL_TABLES: Final = ("orgs", "phone_numbers", "assistants", "tools")
+def check_tool_tables(config: ReceiverConfig, registered: Collection[str]) -> None:
+    """Refuse a `[tools.X]` entry whose X is no registered tool's function name.
+
+    Such an entry protects nothing (a misspelt name, or a tool id, which is never an
+    identity) while the real tool falls back to a broader level's credential. Tools are
+    registered after the configuration is read, so this runs when serving starts.
+
+    Raises:
+        ConfigError: naming the entry, with the closest registered name when there is one.
+    """
+    for key in config.tools:
+        if key in registered:
+            continue
+        close = difflib.get_close_matches(key, list(registered), n=1)
+        hint = f'did you mean "{close[0]}"?' if close else "no registered tool is close to it."
+        known = ", ".join(sorted(registered)) or "none"
+        raise ConfigError(
+            f"{config.source}: [tools.{key}] is not a registered tool: {hint} Tables are keyed"
+            f" by a tool's function name (registered: {known}), never by its tool id."
+        )
+
+
+_LEVEL_TABLES: Final = ("orgs", "phone_numbers", "assistants", "tools", "features")
+FEATURES: Final = frozenset({"voice", "knowledge_base", "endpointing"})
+"""The `[features.X]` entries: the servers of an assistant's voice, knowledge base and
+endpointing, which Vapi sends their own request types to."""
+#: Vapi ids are UUIDs; anything of letters, digits, `-` and `_` passes, so short test ids do.
+_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+#: An E.164 number or a run of digits (with the usual separators) is a number, not an id.
+_PHONE_NUMBER: Final = re.compile(r"\+?[0-9][0-9 ().-]{5,}")
+_ID_HINT: Final = (
+    "`vapi-receiver doctor --{option} FILE`, given the object from Vapi's API, names its id"
+)
 _LEVEL_KEYS: Final = frozenset({"secret", "secrets", "credentials"})
 _RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
     "insecure": bool,
@@ -203,6 +249,7 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "<mapping>") -
         phone_numbers=levels["phone_numbers"],
         assistants=levels["assistants"],
         tools=levels["tools"],
+        features=levels["features"],
         inbox=inbox_config_from_table(data.get("inbox", {}), source),
         source=source,
         **options,
@@ -221,6 +268,40 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> ReceiverConfig 
     if secret := env.get(ORG_SECRET_ENV):
         return ReceiverConfig(org=LevelConfig((secret,)), source=f"${ORG_SECRET_ENV}")
     return None
+
+
+def _check_level_keys(config: ReceiverConfig) -> None:
+    """Refuse keys that cannot be identities: numbers, names, unknown features.
+
+    A request is identified by ids alone, so an entry under a number or a name would never
+    win and its credential would never be asked for: better said at start-up.
+    """
+    source = config.source
+    for key in config.phone_numbers:
+        if _PHONE_NUMBER.fullmatch(key):
+            raise ConfigError(
+                f"{source}: [phone_numbers.{key}] looks like a phone number; key it by the"
+                f" phone number's id instead: {_ID_HINT.format(option='phone-number')}"
+            )
+    tables = (
+        ("phone_numbers", "phone number", "phone-number", config.phone_numbers),
+        ("assistants", "assistant", "assistant", config.assistants),
+        ("orgs", "org", "org", config.orgs),
+    )
+    for table, kind, option, entries in tables:
+        for key in entries:
+            if not _ID.fullmatch(key):
+                raise ConfigError(
+                    f"{source}: [{table}.{key!r}] is not an id (letters, digits, - and _):"
+                    f" key it by the {kind}'s id, not its name;"
+                    f" {_ID_HINT.format(option=option)}"
+                )
+    for key in config.features:
+        if key not in FEATURES:
+            raise ConfigError(
+                f"{source}: [features.{key}] is not a feature (expected one of:"
+                f" {', '.join(sorted(FEATURES))})"
+            )
 
 
 def _level(value: object, source: str, table: str) -> LevelConfig:

@@ -19,7 +19,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from handlers.registry import HandlerRegistry
-from receiver.config import ReceiverConfig
+from receiver.config import ReceiverConfig, check_tool_tables
 from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
 from receiver.errors import BadRequest, RequestError, Unauthorized
@@ -70,6 +70,7 @@ class ReceiverCore:
 
     def __init__(self, config: ReceiverConfig, registry: HandlerRegistry) -> None:
         self.config = config
+        self.registry = registry
         self.dispatcher = Dispatcher(registry, config)
         self.inbox: Inbox | None = None
         if config.inbox.enabled:
@@ -83,6 +84,19 @@ class ReceiverCore:
         self.explain_refusals = config.explain_refusals
         self._single_valued = single_valued_headers(config)
         self._expected = expected_schemes(config)
+        self._checked = False
+
+    def check_configuration(self) -> None:
+        """Check what needs the registered handlers too: every `[tools.X]` is a tool.
+
+        Runs when the app starts, and on the first delivery otherwise (`Receiver.handle`,
+        a mounted endpoint), so that nothing is served with an unchecked table.
+
+        Raises:
+            ConfigError: a `[tools.X]` entry names no registered tool.
+        """
+        check_tool_tables(self.config, self.registry.tools)
+        self._checked = True
 
     async def handle(
         self, headers: Mapping[str, str], body: bytes, *, method: str = "POST", url: str = ""
@@ -98,7 +112,13 @@ class ReceiverCore:
 
         Returns:
             The outcome; request errors (400, 401) are outcomes too, never exceptions.
+
+        Raises:
+            ConfigError: on the first delivery, when the configuration does not fit the
+                registered tools (`check_configuration`).
         """
+        if not self._checked:
+            self.check_configuration()
         started = time.perf_counter()
         fields: dict[str, Any] = {}
         try:
@@ -149,7 +169,10 @@ class ReceiverCore:
 
         Raises:
             Unauthorized: a duplicate credential header, or no credential can accept these.
+            ConfigError: on the first delivery, as in `handle`.
         """
+        if not self._checked:
+            self.check_configuration()
         if self.config.insecure:
             return {name.lower(): value for name, value in headers.items()}
         lowered = lower_headers(headers, self._single_valued)

@@ -304,7 +304,7 @@ def _scenario_tools(
     tools: list[tuple[str, ServerSetting | None]] = []
     inline = inline_tools(assistant.setting) if assistant.setting else []
     for setting in [*objects.tools, *inline]:
-        if setting.keys[0] not in [name for name, _ in tools]:
+        if setting.keys and setting.keys[0] not in [name for name, _ in tools]:
             tools.append((setting.keys[0], setting))
     if not tools:
         tools = [(name, None) for name in config.tools] or [("lookup_order", None)]
@@ -343,8 +343,6 @@ def _representative(
     number = phone.setting.raw.get("number") if phone.setting else None
     if isinstance(number, str) and isinstance(message.get("phoneNumber"), dict):
         message["phoneNumber"]["number"] = number
-    if tool is not None and len(tool.keys) > 1 and message.get("toolWithToolCallList"):
-        message["toolWithToolCallList"][0]["id"] = tool.keys[1]
     return message
 
 
@@ -626,10 +624,10 @@ def _own_secrets_differ(
 def _unmentioned(config: ReceiverConfig, objects: _Objects) -> list[Finding]:
     """Configured entries that none of the given objects of that kind is."""
     findings = []
-    mentioned_phones = _texts(k for s in objects.phones for k in (*s.keys, s.raw.get("number")))
-    mentioned_assistants = _texts(
-        k for s in objects.assistants for k in (*s.keys, s.raw.get("name"))
-    ) | _texts(s.raw.get("assistantId") for s in objects.phones)
+    mentioned_phones = _texts(k for s in objects.phones for k in s.keys)
+    mentioned_assistants = _texts(k for s in objects.assistants for k in s.keys) | _texts(
+        s.raw.get("assistantId") for s in objects.phones
+    )
     mentioned_tools = _texts(k for s in objects.tools for k in s.keys)
     for setting in objects.assistants:
         mentioned_tools |= _texts(k for tool in inline_tools(setting) for k in tool.keys)

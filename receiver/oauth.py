@@ -171,7 +171,13 @@ def token_endpoint(endpoint: TokenEndpoint) -> Callable[[Request], Awaitable[Res
 def _levels(config: ReceiverConfig) -> Iterator[LevelConfig]:
     if config.org:
         yield config.org
-    for entries in (config.orgs, config.phone_numbers, config.assistants, config.tools):
+    for entries in (
+        config.orgs,
+        config.phone_numbers,
+        config.assistants,
+        config.features,
+        config.tools,
+    ):
         yield from entries.values()
 
 

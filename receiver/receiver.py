@@ -158,6 +158,7 @@ class Receiver:
             f"{len(entries)} {name}"
             for name, entries in (
                 ("tools", config.tools),
+                ("features", config.features),
                 ("assistants", config.assistants),
                 ("phone numbers", config.phone_numbers),
                 ("orgs", config.orgs),

@@ -76,8 +76,9 @@ class ServerSetting:
 
     Attributes:
         kind: The level: tool, assistant, phone number or org.
-        keys: The configuration keys it is found under (id, E.164 number, function name);
-            empty for the org and for a transient assistant.
+        keys: The configuration key it is found under: the phone number's or assistant's
+            id, the tool's function name; empty for the org, for a transient assistant and
+            for a tool without a function (Vapi sends it no tool-calls).
         label: How to name it to a person.
         url: Its server URL, or None when it has none (Vapi then uses the next level).
         secrets: Usable secrets, sent as `x-vapi-secret`.
@@ -132,13 +133,13 @@ def read_phone_number(obj: Any) -> ServerSetting:
     webhook credential, so only `server.credentialId` counts.
 
     Raises:
-        ConfigError: the object has neither an `id` nor a `number`.
+        ConfigError: the object has no `id`, the only field a request identifies it by.
     """
     data = _object(obj, "phone number")
-    keys = _strings(data.get("id")) or _strings(data.get("number"))
+    keys = _strings(data.get("id"))
     if not keys:
-        raise ConfigError("a phone number object needs an `id` (or a `number`)")
-    extra = ", ".join(_strings(data.get("name"), data.get("number")) if data.get("id") else [])
+        raise ConfigError("a phone number object needs an `id` (its number is no identity)")
+    extra = ", ".join(_strings(data.get("name"), data.get("number")))
     return read_server("phone number", keys, _label("phone number", keys[0], extra), data)
 
 
@@ -155,19 +156,19 @@ def read_assistant(obj: Any) -> ServerSetting:
 
 
 def read_tool(obj: Any, *, inline_in: str | None = None) -> ServerSetting:
-    """The server setting of a tool, found by its function name and by its id.
+    """The server setting of a tool, found by its function name (its id is no identity).
 
     Raises:
-        ConfigError: the tool has neither a function name nor an id.
+        ConfigError: the tool has neither a function name nor an id to name it by.
     """
     data = _object(obj, "tool")
     function = data.get("function")
-    name = function.get("name") if isinstance(function, Mapping) else None
-    keys = tuple(dict.fromkeys(_strings(name, data.get("id"))))
-    if not keys:
+    keys = _strings(function.get("name") if isinstance(function, Mapping) else None)
+    tool_id = _strings(data.get("id"))
+    if not keys and not tool_id:
         raise ConfigError("a tool object needs `function.name` or an `id`")
-    extra = f"inline in {inline_in}" if inline_in else ", ".join(keys[1:])
-    return read_server("tool", keys, _label("tool", keys[0], extra), data)
+    extra = f"inline in {inline_in}" if inline_in else ", ".join(tool_id if keys else [])
+    return read_server("tool", keys, _label("tool", (keys or tool_id)[0], extra), data)
 
 
 def read_org(obj: Any) -> ServerSetting:
@@ -470,6 +471,8 @@ def _url_key(url: str) -> tuple[str, str, str] | None:
 def _registrable(setting: ServerSetting, public_url: str | None) -> bool:
     if setting.url is None or setting.transient or not setting.secrets:
         return False
+    if setting.kind != "org" and not setting.keys:
+        return False  # nothing a request could identify it by
     return public_url is None or same_url(setting.url, public_url)
 
 

@@ -24,9 +24,11 @@ from receiver.credentials import (
     VapiSecret,
 )
 from receiver.errors import Unauthorized
+from receiver.log import printable
 from receiver.models.tool_calls import from_function_call, normalise_tool_calls
 
 __all__ = [
+    "FEATURE_OF_TYPE",
     "SECRET_HEADER",
     "Level",
     "LevelKind",
@@ -41,7 +43,17 @@ __all__ = [
     "winning_levels",
 ]
 
-LevelKind = Literal["tool", "assistant", "phone number", "org"]
+LevelKind = Literal["tool", "feature", "assistant", "phone number", "org"]
+
+#: The message types a feature's own server receives, and the `[features.X]` entry that wins.
+FEATURE_OF_TYPE: Final[Mapping[str, str]] = {
+    "voice-request": "voice",
+    "knowledge-base-request": "knowledge_base",
+    "call.endpointing.request": "endpointing",
+}
+_TOOL_TYPES: Final = frozenset({"tool-calls", "function-call"})
+#: Shown of a payload value in a refusal: enough to recognise an id, bounded for hostile input.
+_MAX_SHOWN: Final = 64
 
 #: Header names that suggest some other auth scheme is in use; named (never their values)
 #: in the 401 so a user sees at once that Vapi sent a Bearer or HMAC credential instead.
@@ -83,14 +95,23 @@ def winning_levels(message: Mapping[str, Any], config: ReceiverConfig) -> list[L
     Usually one. A tool-calls request whose tools resolve to different levels yields each of
     them, and the credential has to satisfy all: Vapi attached one credential, so a request
     that mixes levels is only genuine if that credential is valid for every one.
+
+    Each level kind is identified by one primary field; other fields naming the same kind
+    may only agree with it (they stand in when it is absent). So a field the sender adds or
+    leaves out never moves the request to another level, and the handler reads the same
+    identity that was verified. Names, numbers and tool ids are never identities.
+
+    Raises:
+        Unauthorized: two fields that identify the same kind name different entries.
     """
     fallback = _non_tool_level(message, config)
-    names = _tool_identities(message)
+    names = _tool_names(message)
     if not names:
         return [fallback] if fallback else []
     levels: list[Level] = []
-    for identities in names:
-        level = _first_configured("tool", identities, config.tools) or fallback
+    for name in names:
+        entry = config.tools.get(name)
+        level = Level("tool", name, entry) if entry is not None else fallback
         if level is None:
             return []
         if level not in levels:
@@ -129,6 +150,7 @@ def configured_levels(config: ReceiverConfig) -> list[Level]:
         ("org", config.orgs),
         ("phone number", config.phone_numbers),
         ("assistant", config.assistants),
+        ("feature", config.features),
         ("tool", config.tools),
     )
     for kind, entries in tables:
@@ -321,49 +343,94 @@ def _auth_like_headers(headers: Iterable[str], readers: set[str]) -> list[str]:
 
 
 def _non_tool_level(message: Mapping[str, Any], config: ReceiverConfig) -> Level | None:
+    kind = message.get("type")
+    feature = FEATURE_OF_TYPE.get(kind) if isinstance(kind, str) else None
+    if feature is not None and (entry := config.features.get(feature)) is not None:
+        return Level("feature", feature, entry)
     call = _mapping(message.get("call"))
-    if message.get("type") != "assistant-request":
-        assistant = _mapping(message.get("assistant"))
-        ids = _strings(call.get("assistantId"), assistant.get("id"), assistant.get("name"))
-        if level := _first_configured("assistant", ids, config.assistants):
-            return level
+    if kind != "assistant-request" and config.assistants:
+        key = _identity(
+            "assistant",
+            ("call.assistantId", call.get("assistantId")),
+            ("chat.assistantId", _mapping(message.get("chat")).get("assistantId")),
+            ("session.assistantId", _mapping(message.get("session")).get("assistantId")),
+            ("assistant.id", _mapping(message.get("assistant")).get("id")),
+        )
+        if key is not None and (entry := config.assistants.get(key)) is not None:
+            return Level("assistant", key, entry)
     phone = _mapping(message.get("phoneNumber"))
-    ids = _strings(call.get("phoneNumberId"), phone.get("id"), phone.get("number"))
-    if level := _first_configured("phone number", ids, config.phone_numbers):
-        return level
-    org_ids = _strings(call.get("orgId"), phone.get("orgId"))
-    if level := _first_configured("org", org_ids, config.orgs):
-        return level
+    if config.phone_numbers:
+        key = _identity(
+            "phone number",
+            ("call.phoneNumberId", call.get("phoneNumberId")),
+            ("phoneNumber.id", phone.get("id")),
+        )
+        if key is not None and (entry := config.phone_numbers.get(key)) is not None:
+            return Level("phone number", key, entry)
+    if config.orgs:
+        key = _identity(
+            "org", ("call.orgId", call.get("orgId")), ("phoneNumber.orgId", phone.get("orgId"))
+        )
+        if key is not None and (entry := config.orgs.get(key)) is not None:
+            return Level("org", key, entry)
     return Level("org", "", config.org) if config.org else None
 
 
-def _tool_identities(message: Mapping[str, Any]) -> list[tuple[str, ...]]:
-    """For each tool call, the names it may be configured under: function name, tool id."""
+def _tool_names(message: Mapping[str, Any]) -> list[str]:
+    """For each tool call, its function name: the one field dispatch reads.
+
+    A `toolWithToolCallList` item paired with a call may only agree with it: its tool id is
+    never an identity, and a function name of its own that differs is refused.
+
+    Raises:
+        Unauthorized: a call and its `toolWithToolCallList` item name different functions.
+    """
     kind = message.get("type")
     if kind == "function-call":
         call = from_function_call(_mapping(message.get("functionCall")))
-        return [(call.name,)] if call.name else []
+        return [call.name] if call.name else []
     if kind != "tool-calls":
         return []
-    identities = []
+    names = []
     for call in normalise_tool_calls(message, decode_arguments=False):
-        tool = call.tool or {}
-        identities.append(tuple(_strings(call.name, tool.get("id"))))
-    return identities
+        function = _mapping((call.tool or {}).get("function"))
+        _identity(
+            "tool",
+            ("toolCallList[].function.name", call.name),
+            ("toolWithToolCallList[].function.name", function.get("name")),
+        )
+        names.append(call.name)
+    return names
 
 
-def _first_configured(
-    kind: LevelKind, ids: Iterable[str], entries: Mapping[str, LevelConfig]
-) -> Level | None:
-    for key in ids:
-        if (entry := entries.get(key)) is not None:
-            return Level(kind, key, entry)
-    return None
+def _identity(kind: str, *fields: tuple[str, object]) -> str | None:
+    """The id the present fields agree on: the first present one, the primary field.
+
+    Raises:
+        Unauthorized: a present field is not a string, or two name different entries,
+            naming both fields and their values (bounded, control characters escaped).
+    """
+    found: tuple[str, str] | None = None
+    for name, value in fields:
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise Unauthorized(f"{name} is not a string, so it identifies no {kind}")
+        if found is None:
+            found = (name, value)
+        elif value != found[1]:
+            raise Unauthorized(
+                f"fields that identify the {kind} disagree: {found[0]} is {_shown(found[1])}"
+                f" but {name} is {_shown(value)}"
+            )
+    return found[1] if found else None
+
+
+def _shown(value: str) -> str:
+    """A payload value fit for a log line: cut short, every control character escaped."""
+    cut = value[:_MAX_SHOWN] + ("..." if len(value) > _MAX_SHOWN else "")
+    return f'"{printable(cut)}"'
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _strings(*values: object) -> list[str]:
-    return [v for v in values if isinstance(v, str) and v]

@@ -217,7 +217,8 @@ def test_json_report_names_the_winner_vapi_sender_and_server_messages(doctor: Do
     assert table["conversation-update"]["sent"] == "no"
     # The number has an assistant, so Vapi never asks for one.
     assert table["assistant-request"]["sent"] == "no"
-    assert table["chat.created"]["receiver"][0]["level"] == "org"
+    # Chat events carry `chat.assistantId`: the assistant is their identity.
+    assert table["chat.created"]["receiver"][0]["level"] == "assistant"
 
 
 def test_without_server_messages_the_default_list_applies(doctor: Doctor) -> None:
@@ -380,8 +381,8 @@ def test_types_no_configured_level_verifies_are_flagged(doctor: Doctor) -> None:
     assert code == 1
     assert rows(report)["assistant-request"]["check"] == "refused"
     assert "no-level" in findings(report, "error")
-    # chat events: the org object was not given, so it is only a warning.
-    assert "no-level" in findings(report, "warning")
+    # chat events name their assistant (`chat.assistantId`), so its entry applies to them.
+    assert rows(report)["chat.created"]["receiver"][0]["level"] == "assistant"
 
 
 def test_two_objects_for_one_level_with_different_secrets_conflict(doctor: Doctor) -> None:

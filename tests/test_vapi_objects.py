@@ -147,15 +147,17 @@ def test_credential_and_secret_together_register_the_secret_and_say_so() -> None
     assert "registered with its secret only" in findings[0].message
 
 
-def test_assistant_server_and_tool_by_name_and_id_verify_their_own_messages() -> None:
+def test_assistant_server_and_tool_by_function_name_verify_their_own_messages() -> None:
     config, findings = config_from_vapi_objects(
         assistants=[assistant()], tools=[tool()], public_url=PUBLIC_URL
     )
     assert findings == []
     assert config.assistants[assistant()["id"]].secrets == (ASSISTANT_SECRET,)
+    assert list(config.tools) == ["lookup_order"]  # its tool id is no identity
     assert config.tools["lookup_order"].secrets == (TOOL_SECRET,)
-    assert config.tools["a41c7f9e"].secrets == (TOOL_SECRET,)
-    client = TestClient(Receiver(config=config).app)
+    receiver = Receiver(config=config)
+    receiver.tool("lookup_order")(lambda order_id="": "shipped")
+    client = TestClient(receiver.app)
     status = make_message("status-update", assistant_id=assistant()["id"])
     assert post(client, status, ASSISTANT_SECRET) == 200
     calls = make_message("tool-calls", assistant_id=assistant()["id"], tool_name="lookup_order")
@@ -278,12 +280,11 @@ def test_static_headers_the_receiver_cannot_check_are_reported() -> None:
     assert "abcdefgh" not in str(findings)
 
 
-def test_tools_sharing_a_name_with_different_secrets_stay_reachable_by_id() -> None:
+def test_tools_sharing_a_name_with_different_secrets_conflict() -> None:
+    # A request names the function, not the tool id: it could be either tool's.
     second = tool(id="b52d8e0f", server={"url": PUBLIC_URL, "secret": "another-tool-secret"})
     config, findings = config_from_vapi_objects(tools=[tool(), second])
-    assert "lookup_order" not in config.tools
-    assert config.tools["a41c7f9e"].secrets == (TOOL_SECRET,)
-    assert config.tools["b52d8e0f"].secrets == ("another-tool-secret",)
+    assert config.tools == {}
     assert codes(findings) == ["conflict"]
 
 
@@ -349,9 +350,9 @@ def test_input_that_is_not_a_vapi_object_is_refused_clearly(call: Any, message: 
         call()
 
 
-def test_phone_number_without_id_is_found_by_its_number() -> None:
-    setting = read_phone_number({"number": "+14155550142", "serverUrl": PUBLIC_URL})
-    assert setting.keys == ("+14155550142",)
+def test_phone_number_without_id_is_refused_as_its_number_is_no_identity() -> None:
+    with pytest.raises(ConfigError, match="needs an `id`"):
+        read_phone_number({"number": "+14155550142", "serverUrl": PUBLIC_URL})
 
 
 def test_display_url_hides_tokens_in_the_query_and_passwords() -> None:

@@ -287,6 +287,7 @@ def _levels(config: ReceiverConfig) -> str:
         _count(len(entries), name)
         for name, entries in (
             ("tool", config.tools),
+            ("feature", config.features),
             ("assistant", config.assistants),
             ("phone number", config.phone_numbers),
             ("org id", config.orgs),

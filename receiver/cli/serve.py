@@ -201,6 +201,7 @@ def _configure_logging(level: str) -> None:
 def _levels(config: ReceiverConfig) -> Iterator[Level]:
     tables: tuple[tuple[LevelKind, Mapping[str, LevelConfig]], ...] = (
         ("tool", config.tools),
+        ("feature", config.features),
         ("assistant", config.assistants),
         ("phone number", config.phone_numbers),
         ("org", config.orgs),
