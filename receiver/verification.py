@@ -348,12 +348,13 @@ def _non_tool_level(message: Mapping[str, Any], config: ReceiverConfig) -> Level
     if feature is not None and (entry := config.features.get(feature)) is not None:
         return Level("feature", feature, entry)
     call = _mapping(message.get("call"))
+    chat, session = _mapping(message.get("chat")), _mapping(message.get("session"))
     if kind != "assistant-request" and config.assistants:
         key = _identity(
             "assistant",
             ("call.assistantId", call.get("assistantId")),
-            ("chat.assistantId", _mapping(message.get("chat")).get("assistantId")),
-            ("session.assistantId", _mapping(message.get("session")).get("assistantId")),
+            ("chat.assistantId", chat.get("assistantId")),
+            ("session.assistantId", session.get("assistantId")),
             ("assistant.id", _mapping(message.get("assistant")).get("id")),
         )
         if key is not None and (entry := config.assistants.get(key)) is not None:
@@ -369,7 +370,11 @@ def _non_tool_level(message: Mapping[str, Any], config: ReceiverConfig) -> Level
             return Level("phone number", key, entry)
     if config.orgs:
         key = _identity(
-            "org", ("call.orgId", call.get("orgId")), ("phoneNumber.orgId", phone.get("orgId"))
+            "org",
+            ("call.orgId", call.get("orgId")),
+            ("chat.orgId", chat.get("orgId")),
+            ("session.orgId", session.get("orgId")),
+            ("phoneNumber.orgId", phone.get("orgId")),
         )
         if key is not None and (entry := config.orgs.get(key)) is not None:
             return Level("org", key, entry)
