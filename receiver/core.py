@@ -169,10 +169,7 @@ class ReceiverCore:
 
         Raises:
             Unauthorized: a duplicate credential header, or no credential can accept these.
-            ConfigError: on the first delivery, as in `handle`.
         """
-        if not self._checked:
-            self.check_configuration()
         if self.config.insecure:
             return {name.lower(): value for name, value in headers.items()}
         lowered = lower_headers(headers, self._single_valued)

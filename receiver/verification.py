@@ -411,16 +411,17 @@ def _tool_names(message: Mapping[str, Any]) -> list[str]:
 def _identity(kind: str, *fields: tuple[str, object]) -> str | None:
     """The id the present fields agree on: the first present one, the primary field.
 
+    A field that is not a non-empty string names no entry, so it counts as absent: whoever
+    reads it finds no id there either.
+
     Raises:
-        Unauthorized: a present field is not a string, or two name different entries,
-            naming both fields and their values (bounded, control characters escaped).
+        Unauthorized: two fields name different entries; the message names both fields
+            and their values (bounded, control characters escaped).
     """
     found: tuple[str, str] | None = None
     for name, value in fields:
-        if value is None or value == "":
+        if not isinstance(value, str) or not value:
             continue
-        if not isinstance(value, str):
-            raise Unauthorized(f"{name} is not a string, so it identifies no {kind}")
         if found is None:
             found = (name, value)
         elif value != found[1]:

@@ -90,7 +90,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
             "inbox": {"path": str(inbox)},
         }
     )
-    with TestClient(receiver.app) as client:
+
+    @receiver.tool
+    def lookup_order(order_id: str = "") -> str:
+        return "shipped"
+
+    with TestClient(receiver.app) as client:  # starting checks [tools.*] against the tools
         state = Target(client)
 
         def record(message: Any) -> None:
@@ -99,10 +104,6 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
                 state.handled.add(marker)
 
         receiver.on_any(record)
-
-        @receiver.tool
-        def lookup_order(order_id: str = "") -> str:
-            return "shipped"
 
         @receiver.on("assistant-request")
         def assistant(message: Any) -> dict[str, str]:

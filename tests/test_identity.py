@@ -128,7 +128,12 @@ for kind, (primary, secondary), key, table in (
     )
     row(f"{kind}: primary disagrees", base, fields(**{primary: key, secondary: other}), REFUSED)
     row(f"{kind}: neither names it", base, fields(**{primary: other, secondary: DROP}), ORG)
-    row(f"{kind}: primary not a string", base, fields(**{primary: 7, secondary: key}), REFUSED)
+    row(
+        f"{kind}: a primary that is no string names nothing",
+        base,
+        fields(**{primary: 7, secondary: key}),
+        (table, key),
+    )
 
 row(
     "assistant: name is no identity",
@@ -421,4 +426,8 @@ def test_a_tool_table_naming_no_registered_tool_is_refused_before_serving_withou
 ):
     client = TestClient(misspelt().app)  # no `with`: the lifespan does not run
     with pytest.raises(ConfigError):
-        client.post("/vapi", json=make_message("tool-calls", tool_name="book"))
+        client.post(
+            "/vapi",
+            json=make_message("tool-calls", tool_name="book"),
+            headers={"x-vapi-secret": "org-s"},
+        )

@@ -140,6 +140,7 @@ CLIENT = {"client_id": "vapi", "client_secret": "client-secret"}
 
 def test_a_signed_delivery_passes_the_screen_and_the_check() -> None:
     receiver = Receiver(config=SCREEN_CONFIG)
+    receiver.tool("refund")(lambda: "refunded")
     body = json.dumps(make_message("status-update", assistant_id="asst-1")).encode()
     signer = HmacCredential(secret_key="hmac-key", algorithm="sha256")
     outcome = asyncio.run(receiver.handle({**JSON_TYPE, **signer.sign(body)}, body))
@@ -321,6 +322,7 @@ def test_other_headers_may_repeat(url: str) -> None:
 
 def test_a_configured_header_may_not_repeat_and_handle_sees_case_duplicates() -> None:
     receiver = Receiver(config=QUIET_CONFIG)
+    receiver.tool(HIDDEN["tool"])(lambda: "shipped")
     body = json.dumps(make_message("status-update")).encode()
     name = HIDDEN["signature header"]
     headers = {**JSON_TYPE, name: "00", name.upper(): "00"}

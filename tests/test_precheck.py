@@ -34,6 +34,12 @@ CONFIG: dict[str, Any] = {
 }
 
 
+def make_receiver(config: dict[str, Any], **options: Any) -> Receiver:
+    receiver = Receiver(config=config, **options)
+    receiver.tool("refund")(lambda: "refunded")  # every [tools.X] must be a registered tool
+    return receiver
+
+
 def large_body(size: int = DEFAULT_MAX_UNVERIFIED_PARSE_BYTES + 1024) -> bytes:
     envelope = make_message("status-update")
     envelope["message"]["padding"] = [{}] * (size // 3)
@@ -62,7 +68,7 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_a_large_body_with_a_forged_signature_is_refused_unparsed(
     parsed: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    receiver = Receiver(config=CONFIG)
+    receiver = make_receiver(CONFIG)
     forged = {"x-signature": "00", "x-timestamp": str(int(time.time())), "svix-id": "msg_1"}
     outcome = handle(receiver, {"authorization": "Bearer wrong", **forged}, large_body())
     assert outcome.status == 401
@@ -85,7 +91,7 @@ def test_a_large_body_with_a_forged_signature_is_refused_unparsed(
 def test_a_small_body_is_parsed_so_the_401_names_the_winning_level(
     parsed: list[int], caplog: pytest.LogCaptureFixture
 ) -> None:
-    receiver = Receiver(config=CONFIG, explain_refusals=True)
+    receiver = make_receiver(CONFIG, explain_refusals=True)
     body = json.dumps(make_message("status-update")).encode()
     outcome = handle(receiver, {"authorization": "Bearer tool-token"}, body)
     assert outcome.status == 401 and parsed == [len(body)]
@@ -99,7 +105,7 @@ def test_a_small_body_is_parsed_so_the_401_names_the_winning_level(
 def test_the_bound_on_unverified_parsing_is_configurable(
     parsed: list[int], limit: int, size: int, parsed_first: bool
 ) -> None:
-    receiver = Receiver(config={**CONFIG, "receiver": {"max_unverified_parse_bytes": limit}})
+    receiver = make_receiver({**CONFIG, "receiver": {"max_unverified_parse_bytes": limit}})
     forged = {"x-signature": "00", "x-timestamp": str(int(time.time())), "svix-id": "msg_1"}
     body = large_body(size)
     assert handle(receiver, forged, body).status == 401
@@ -108,7 +114,7 @@ def test_the_bound_on_unverified_parsing_is_configurable(
 
 def test_a_large_signed_body_is_accepted_once_and_its_replay_refused(parsed: list[int]) -> None:
     """The pre-check must not record the message id, or the real check calls it a replay."""
-    receiver = Receiver(config=CONFIG, explain_refusals=True)
+    receiver = make_receiver(CONFIG, explain_refusals=True)
     signer = HmacCredential(
         secret_key="org-hmac-key", algorithm="sha256", message_id_header="svix-id"
     )
@@ -123,7 +129,7 @@ def test_a_large_signed_body_is_accepted_once_and_its_replay_refused(parsed: lis
 
 def test_a_large_body_valid_for_another_level_gets_the_detailed_401(parsed: list[int]) -> None:
     """The pre-check only filters strangers; the winning level still decides."""
-    receiver = Receiver(config=CONFIG, explain_refusals=True)
+    receiver = make_receiver(CONFIG, explain_refusals=True)
     body = large_body()
     outcome = handle(receiver, {"authorization": "Bearer tool-token"}, body)
     assert outcome.status == 401 and parsed == [len(body)]
