@@ -181,7 +181,8 @@ _ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 #: An E.164 number or a run of digits (with the usual separators) is a number, not an id.
 _PHONE_NUMBER: Final = re.compile(r"\+?[0-9][0-9 ().-]{5,}")
 _ID_HINT: Final = (
-    "`vapi-receiver doctor --{option} FILE`, given the object from Vapi's API, names its id"
+    "its id is the `id` of the object `GET https://api.vapi.ai/{option}` returns, and"
+    " `vapi-receiver doctor --{option} FILE` names each such object by its id"
 )
 _LEVEL_KEYS: Final = frozenset({"secret", "secrets", "credentials"})
 _RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
