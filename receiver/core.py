@@ -111,6 +111,7 @@ class ReceiverCore:
                     verify_any(request, self.config)  # parsing costs ~25x the body
             raw = read_envelope(body)
             fields = message_fields(raw)
+            limit_tool_calls(raw, self.config.max_tool_calls)
             if request is not None:
                 verify(request, winning_levels(raw, self.config))
         except RequestError as error:
@@ -266,6 +267,26 @@ def read_envelope(body: bytes) -> dict[str, Any]:
     if not isinstance(kind, str) or not kind:
         raise BadRequest('"message.type" must be a non-empty string')
     return message
+
+
+def limit_tool_calls(message: Mapping[str, Any], limit: int) -> None:
+    """Refuse a tool-calls message with more than `limit` calls, before any work per call.
+
+    Verification, dispatch and the answer each walk the calls; a list of 100,000 held the
+    event loop for a minute. The longest of the lists Vapi may send is counted.
+
+    Raises:
+        BadRequest: naming the count and the limit.
+    """
+    if message.get("type") != "tool-calls":
+        return
+    lists = (message.get(key) for key in ("toolCallList", "toolWithToolCallList", "toolCalls"))
+    count = max((len(calls) for calls in lists if isinstance(calls, list)), default=0)
+    if count > limit:
+        raise BadRequest(
+            f"tool-calls carries {count} tool calls; this receiver accepts at most {limit} "
+            "per request ([receiver] max_tool_calls)"
+        )
 
 
 def _json(value: object) -> bytes:
