@@ -32,6 +32,14 @@ DEFAULT_MAX_UNVERIFIED_PARSE_BYTES: Final = 32 * 1024
 5 KB), far below what makes parsing costly: larger bodies are parsed only once some
 configured credential has accepted them."""
 
+DEFAULT_MAX_TOOL_CALLS: Final = 128
+"""Far above what one model turn asks for (a handful of parallel calls), low enough that one
+request cannot hold the event loop or the thread pool for long."""
+
+DEFAULT_MAX_ABANDONED_THREADS: Final = 32
+"""Sync handlers that overran their budget and still run; Python cannot stop a thread, so
+past this many a sync handler is answered with its fallback instead of a new thread."""
+
 DEFAULT_ASSISTANT_REQUEST_TIMEOUT: Final = 6.0
 """Vapi allows 7.5 s end to end for assistant-request; 6 s leaves room for the network."""
 
@@ -89,6 +97,11 @@ class ReceiverConfig:
         max_unverified_parse_bytes: Bodies up to this size are parsed before their
             credential is checked, to find the level that wins and explain a refusal by it;
             larger ones only after some configured credential has accepted them.
+        max_tool_calls: Most tool calls one tool-calls request may carry; more is refused
+            with 400 before the credential check does any work per call.
+        max_abandoned_threads: Most threads of sync handlers and tools that overran their
+            budget and are still running. Past it a sync handler is not started: a tool gets
+            an error result, a request type its fallback answer, and the log says why.
         explain_refusals: Answer a 401 with the full explanation (which levels and
             credentials were tried and why they refused). For development only: it tells
             anyone how the receiver is configured. Without it the answer names only the
@@ -113,6 +126,8 @@ class ReceiverConfig:
     insecure: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_unverified_parse_bytes: int = DEFAULT_MAX_UNVERIFIED_PARSE_BYTES
+    max_tool_calls: int = DEFAULT_MAX_TOOL_CALLS
+    max_abandoned_threads: int = DEFAULT_MAX_ABANDONED_THREADS
     explain_refusals: bool = False
     assistant_request_timeout: float = DEFAULT_ASSISTANT_REQUEST_TIMEOUT
     assistant_request_fallback: Mapping[str, Any] | None = None
@@ -129,6 +144,9 @@ class ReceiverConfig:
                 raise ConfigError(f"{self.source}: {name} must be a positive number of seconds")
         if self.max_body_bytes <= 0:
             raise ConfigError(f"{self.source}: max_body_bytes must be positive")
+        for name in ("max_tool_calls", "max_abandoned_threads"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{self.source}: {name} must be a positive integer")
         if self.max_unverified_parse_bytes < 0:
             raise ConfigError(f"{self.source}: max_unverified_parse_bytes must not be negative")
         if self.assistant_request_fallback is not None:
@@ -189,6 +207,8 @@ _RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
     "insecure": bool,
     "max_body_bytes": int,
     "max_unverified_parse_bytes": int,
+    "max_tool_calls": int,
+    "max_abandoned_threads": int,
     "explain_refusals": bool,
     "assistant_request_timeout": (int, float),
     "assistant_request_fallback": dict,

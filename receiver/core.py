@@ -25,10 +25,12 @@ from receiver.dispatch import Dispatcher
 from receiver.errors import BadRequest, RequestError, Unauthorized
 from receiver.inbox.keys import level_id_headers
 from receiver.inbox.runner import Inbox, InboxUnavailable
+from receiver.jsontext import decode_json
 from receiver.log import describe, logger, message_fields
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
 from receiver.recording import Recorder, credential_headers
+from receiver.responses._base import without_surrogates
 from receiver.verification import (
     expected_schemes,
     lower_headers,
@@ -129,6 +131,7 @@ class ReceiverCore:
                     verify_any(request, self.config)  # parsing costs ~25x the body
             raw = read_envelope(body)
             fields = message_fields(raw)
+            limit_tool_calls(raw, self.config.max_tool_calls)
             if request is not None:
                 verify(request, winning_levels(raw, self.config))
         except RequestError as error:
@@ -264,17 +267,13 @@ def read_envelope(body: bytes) -> dict[str, Any]:
         BadRequest: saying exactly what is wrong with the body.
     """
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        envelope = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest(f"body is not valid JSON: {_first_line(exc)}") from None
-    if ("\\ud" in text or "\\uD" in text) and _has_lone_surrogate(envelope):
-        # `"\udc00"` is valid JSON but no character: it cannot be stored or answered in
-        # UTF-8. Checked only when the text has such an escape, so the usual body costs a scan.
-        raise BadRequest("body contains an unpaired UTF-16 surrogate escape (\\ud800-\\udfff)")
+        envelope = decode_json(body)
+    except ValueError as exc:
+        try:  # the decoder checks UTF-8 too, but does not say where it fails
+            body.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise BadRequest(f"body is not valid UTF-8 (byte {bad.start})") from None
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(envelope, dict):
         raise BadRequest(f"body must be a JSON object, not {_json_kind(envelope)}")
     message = envelope.get("message")
@@ -290,31 +289,38 @@ def read_envelope(body: bytes) -> dict[str, Any]:
     return message
 
 
-def _has_lone_surrogate(value: object) -> bool:
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+def limit_tool_calls(message: Mapping[str, Any], limit: int) -> None:
+    """Refuse a tool-calls message with more than `limit` calls, before any work per call.
 
+    Verification, dispatch and the answer each walk the calls; a list of 100,000 held the
+    event loop for a minute. The longest of the lists Vapi may send is counted.
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+    Raises:
+        BadRequest: naming the count and the limit.
+    """
+    if message.get("type") != "tool-calls":
+        return
+    lists = (message.get(key) for key in ("toolCallList", "toolWithToolCallList", "toolCalls"))
+    count = max((len(calls) for calls in lists if isinstance(calls, list)), default=0)
+    if count > limit:
+        raise BadRequest(
+            f"tool-calls carries {count} tool calls; this receiver accepts at most {limit} "
+            "per request ([receiver] max_tool_calls)"
+        )
 
 
 def _json(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a handler's text held half a surrogate pair: send the rest
+        logger.warning("the answer held unpaired UTF-16 surrogates; sent U+FFFD in their place")
+        return without_surrogates(text).encode()
 
 
 def _json_kind(value: object) -> str:
     names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
     return "null" if value is None else names.get(type(value), "a number")
-
-
-def _first_line(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc).splitlines()[0][:200]
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -22,12 +23,12 @@ from collections.abc import (
     Iterable,
     Mapping,
 )
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 
 from handlers.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
-from handlers.tools import ToolError, ToolSpec
+from handlers.tools import ToolError
 from receiver.config import ReceiverConfig
 from receiver.log import describe, logger, message_fields
 from receiver.models import (
@@ -49,6 +50,7 @@ from receiver.responses import (
 #: What a voice-request handler may return: PCM bytes, or chunks of them to stream.
 AudioAnswer = bytes | AsyncIterable[bytes]
 Answer = dict[str, Any] | AudioAnswer
+T = TypeVar("T")
 
 
 class ToolReplay(Protocol):
@@ -68,6 +70,7 @@ class Dispatcher:
     def __init__(self, registry: HandlerRegistry, config: ReceiverConfig) -> None:
         self._registry = registry
         self._config = config
+        self.threads = WorkerThreads(config.max_abandoned_threads)
         #: Set by the core when the inbox keeps tool results; `None` runs every tool call.
         self.replay: ToolReplay | None = None
 
@@ -181,7 +184,7 @@ class Dispatcher:
         try:
             kwargs = spec.arguments(tool_call, message)
             async with deadline:
-                value = await _invoke(spec, kwargs)
+                value = await self.threads.call(functools.partial(spec.func, **kwargs))
             result = _tool_result(tool_call, value)
         except ToolError as exc:
             return _tool_error(tool_call, str(exc))
@@ -234,7 +237,7 @@ class Dispatcher:
             return self._guarded_stream(value, message)
         if isinstance(value, Iterable) and not isinstance(value, str):
             join = functools.partial(_join_chunks, value, entry)
-            return await anyio.to_thread.run_sync(join, abandon_on_cancel=True)
+            return await self.threads.run(join)
         raise InvalidAnswer(f"{entry.name} returned {_kind(value)} for voice-request; {_PCM}")
 
     async def _guarded_stream(
@@ -261,7 +264,7 @@ class Dispatcher:
 
     async def _call(self, entry: HandlerEntry, message: Message) -> Any:
         args = (message, message.call) if entry.takes_call else (message,)
-        return await _maybe_async(entry.func, *args)
+        return await self.threads.call(entry.func, *args)
 
     async def _report_failure(self, error: Exception, message: Message) -> None:
         fields = _fields(message)
@@ -270,29 +273,83 @@ class Dispatcher:
             type(error).__name__,
             error,
             describe(fields),
-            exc_info=not isinstance(error, TimeoutError | InvalidAnswer),
+            exc_info=not isinstance(error, TimeoutError | InvalidAnswer | ThreadsExhausted),
             extra=fields,
         )
         for hook in self._registry.error_hooks:
             try:
-                await _maybe_async(hook, error, message)
+                await self.threads.call(hook, error, message)
             except Exception:
                 logger.exception("on_error hook %r raised", hook, extra=fields)
 
 
-async def _invoke(spec: ToolSpec, kwargs: dict[str, Any]) -> Any:
-    return await _maybe_async(functools.partial(spec.func, **kwargs))
+class ThreadsExhausted(RuntimeError):
+    """Too many threads of handlers that overran their budget still run to start another."""
 
 
-async def _maybe_async(func: Callable[..., Any], *args: Any) -> Any:
-    if inspect.iscoroutinefunction(func):
-        return await func(*args)
-    # Abandon, not wait for, a thread whose budget ran out: Python cannot stop it, and the
-    # answer must not wait for it.
-    result = await anyio.to_thread.run_sync(functools.partial(func, *args), abandon_on_cancel=True)
-    if isinstance(result, Awaitable):
-        return await result
-    return result
+class WorkerThreads:
+    """Runs sync handlers in worker threads, and counts those abandoned at their deadline.
+
+    A thread whose budget ran out is abandoned, not waited for: Python cannot stop it, and
+    the answer must not wait for it. Abandoned threads no longer hold a slot of the thread
+    pool, so a sync handler that hangs on every call would add a thread per request without
+    bound; past `limit` of them still running, no thread is started and the caller answers
+    with its fallback.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: Abandoned threads that have not finished yet.
+        self.abandoned = 0
+        self._lock = threading.Lock()
+
+    async def run(self, func: Callable[[], T]) -> T:
+        """`func()` in a worker thread, abandoned if the caller is cancelled.
+
+        Raises:
+            ThreadsExhausted: `limit` abandoned threads are still running; `func` is not run.
+        """
+        if self.abandoned >= self.limit:
+            raise ThreadsExhausted(
+                f"{self.abandoned} threads of sync handlers that overran their budget are "
+                f"still running ([receiver] max_abandoned_threads = {self.limit}); "
+                "not starting another, the fallback answers instead"
+            )
+        state: list[Literal["queued", "cancelled", "running", "abandoned", "done"]] = ["queued"]
+
+        def work() -> T | None:
+            with self._lock:
+                if state[0] == "cancelled":
+                    return None  # given up before it started: nothing to count
+                state[0] = "running"
+            try:
+                return func()
+            finally:
+                with self._lock:
+                    if state[0] == "abandoned":
+                        self.abandoned -= 1
+                    state[0] = "done"
+
+        try:
+            result = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        except asyncio.CancelledError:
+            with self._lock:
+                if state[0] == "running":
+                    state[0] = "abandoned"
+                    self.abandoned += 1
+                elif state[0] == "queued":
+                    state[0] = "cancelled"
+            raise
+        return result  # type: ignore[return-value]  # None only when cancelled
+
+    async def call(self, func: Callable[..., Any], *args: Any) -> Any:
+        """`func(*args)`, awaited when it is a coroutine function, else in a thread."""
+        if inspect.iscoroutinefunction(func):
+            return await func(*args)
+        result = await self.run(functools.partial(func, *args))
+        if isinstance(result, Awaitable):
+            return await result
+        return result
 
 
 def handler_names(entries: Iterable[HandlerEntry]) -> dict[str, HandlerEntry]:

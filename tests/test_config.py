@@ -124,3 +124,19 @@ def test_secrets_never_show_in_repr() -> None:
     )
     assert "s3cr3t-value" not in repr(config)
     assert "x1y2" not in repr(config)
+
+
+@pytest.mark.parametrize("key", ["max_tool_calls", "max_abandoned_threads"])
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(0, "must be a positive integer"), (-1, "must be a positive integer"), (True, "an integer")],
+)
+def test_resource_limits_must_be_positive_integers(key: str, value: object, error: str) -> None:
+    with pytest.raises(ConfigError, match=error):
+        config_from_mapping({"org": {"secret": "s"}, "receiver": {key: value}})
+
+
+def test_resource_limits_are_read_from_the_receiver_table() -> None:
+    options = {"max_tool_calls": 8, "max_abandoned_threads": 4}
+    config = config_from_mapping({"org": {"secret": "s"}, "receiver": options})
+    assert (config.max_tool_calls, config.max_abandoned_threads) == (8, 4)

@@ -1207,7 +1207,12 @@ def test_tool_calls_message_built_directly() -> None:
         ({"name": "f"}, ToolCall(FUNCTION_CALL_ID, "f", {})),
         (
             {"name": "f", "parameters": "nope"},
-            ToolCall(FUNCTION_CALL_ID, "f", {}, "arguments are not valid JSON: Expecting value"),
+            ToolCall(
+                FUNCTION_CALL_ID,
+                "f",
+                {},
+                "arguments are not valid JSON: expected ident at line 1 column 2",
+            ),
         ),
         ({"parameters": {}}, ToolCall(FUNCTION_CALL_ID, "", {}, "function call has no name")),
         (

@@ -17,10 +17,11 @@ module turns all of them into `ToolCall` objects, and never raises on junk input
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from receiver.jsontext import decode_json
 
 #: The id of a legacy `function-call`, which has none; its answer (`{"result": ...}`) needs none.
 FUNCTION_CALL_ID: Final = ""
@@ -137,10 +138,9 @@ def decode_arguments(value: object) -> tuple[dict[str, Any], str | None]:
         if not value.strip():
             return {}, None
         try:
-            decoded = json.loads(value)
-        except (ValueError, RecursionError) as exc:
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            return {}, f"arguments are not valid JSON: {reason}"
+            decoded = decode_json(value)
+        except ValueError as exc:
+            return {}, f"arguments are not valid JSON: {exc}"
         if isinstance(decoded, dict):
             return decoded, None
         value = decoded

@@ -12,6 +12,17 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 _LINE_BREAKS: Final = re.compile(r"[\r\n]+")
+_SURROGATES: Final = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with each UTF-16 surrogate code point replaced by U+FFFD.
+
+    A Python string can hold half of a UTF-16 pair (decoded from bytes with `surrogateescape`,
+    cut from a longer string, read from a legacy API), but UTF-8 cannot: the answer could not
+    be sent, nor a tool result stored. The replacement character keeps the rest of the text.
+    """
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def stringify_result(value: object) -> str:
@@ -23,6 +34,7 @@ def stringify_result(value: object) -> str:
     space, and anything else is JSON-encoded (default separators, `ensure_ascii=False`) after
     pydantic's `to_jsonable_python`, which handles models, dataclasses, datetimes, UUIDs,
     enums and sets. JSON text never contains a raw line break, so the output is one line.
+    Half of a UTF-16 surrogate pair, which UTF-8 cannot carry, becomes U+FFFD.
 
     Args:
         value: Whatever a tool returned.
@@ -36,7 +48,7 @@ def stringify_result(value: object) -> str:
             mistake is reported where it is made rather than sent as a useless `repr`.
     """
     if isinstance(value, str):
-        return _LINE_BREAKS.sub(" ", value)
+        return without_surrogates(_LINE_BREAKS.sub(" ", value))
     try:
         jsonable = to_jsonable_python(value)
     except PydanticSerializationError as exc:
@@ -44,7 +56,7 @@ def stringify_result(value: object) -> str:
             f"a value of type {type(value).__name__} cannot be JSON-encoded as a tool result; "
             "return a str, number, bool, None, dict, list, pydantic model or dataclass"
         ) from exc
-    return json.dumps(jsonable, ensure_ascii=False)
+    return without_surrogates(json.dumps(jsonable, ensure_ascii=False))
 
 
 def _single_line_or_none(value: object) -> object:
