@@ -210,7 +210,7 @@ class Dispatcher:
             kind: The request type.
             raw: The `message` object as received; for tool-calls its calls' ids are read
                 from it, so that the fallback still holds one error per `toolCallId`
-                (PROTOCOL.md 8.2), even when the message did not fit its model.
+                (docs/protocol.md#tool-calls), even when the message did not fit its model.
         """
         if kind == "assistant-request" and self._config.assistant_request_fallback is not None:
             return dict(self._config.assistant_request_fallback)

@@ -3,7 +3,7 @@
 For each message type it puts two answers side by side: which level's credential the
 receiver will demand (`winning_levels` on a representative payload, the same code that
 verifies real requests), and, when Vapi's own objects are given, which level's server URL and
-credential Vapi will use (PROTOCOL.md section 3). Where they disagree, the call will see 401s;
+credential Vapi will use (docs/protocol.md#routing). Where they disagree, the call will see 401s;
 `diagnose` says so before any call is placed.
 """
 
@@ -586,7 +586,7 @@ def _config_findings(
                     "credentials-withheld",
                     f"{config.source} [receiver] assistant_request_fallback",
                     f"its `{key}` sets a server URL inline: Vapi sends no credential to a URL "
-                    "given in an answer or API request (PROTOCOL.md 3.1), so the receiver "
+                    "given in an answer or API request, so the receiver "
                     "refuses those messages; use a saved assistant's id",
                 )
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-#: Types whose answer Vapi waits for and uses (PROTOCOL.md section 8).
+#: Types whose answer Vapi waits for and uses (docs/protocol.md#answers).
 REQUEST_TYPES: Final = frozenset(
     {
         "assistant-request",
@@ -67,7 +67,7 @@ INFORMATIONAL_TYPES: Final = frozenset(
 
 KNOWN_TYPES: Final = REQUEST_TYPES | INFORMATIONAL_TYPES
 
-#: `assistant.serverMessages` when an assistant does not set it (PROTOCOL.md section 3), in
+#: `assistant.serverMessages` when an assistant does not set it (docs/protocol.md#routing), in
 #: the order Vapi lists it.
 DEFAULT_SERVER_MESSAGES: Final = (
     "conversation-update",

@@ -6,8 +6,9 @@ Reading those objects instead of retyping them removes a whole class of 401s, an
 them is also how `vapi-receiver doctor` finds what is wrong before a call is placed.
 
 Each level is read from the current `server: {url, secret?, credentialId?, headers?}` or
-from the legacy flat `serverUrl`/`serverUrlSecret` (PROTOCOL.md sections 4 and 10). Only
-levels whose server URL points at this receiver are registered when its public URL is given.
+from the legacy flat `serverUrl`/`serverUrlSecret` (docs/protocol.md#server-object and
+#phone-number). Only levels whose server URL points at this receiver are registered when its
+public URL is given.
 What cannot be configured from an object alone is reported as a `Finding`, never guessed:
 a Custom Credential (`credentialId`, whose secret the API never returns), a secret the API
 returned as `"[REDACTED]"`, a level that sends no credential at all.
@@ -39,7 +40,7 @@ __all__ = [
     "same_url",
 ]
 
-#: What Vapi puts in place of a credential it will not show (PROTOCOL.md 3.1, #1221).
+#: What Vapi puts in place of a credential it will not show (protocol.md#credential-level).
 REDACTED: Final = "[REDACTED]"
 
 Severity = Literal["error", "warning"]
@@ -374,7 +375,7 @@ def _check_setting(setting: ServerSetting, public_url: str | None) -> list[Findi
                 "credentials-withheld",
                 subject,
                 "a server URL on an assistant given inline in an API request (no id) gets no "
-                "credential from Vapi, and its secrets arrive as [REDACTED] (PROTOCOL.md 3.1); "
+                "credential from Vapi, and its secrets arrive as [REDACTED]; "
                 "save the assistant and use its id, or set the URL on the phone number or org",
             )
         )

@@ -1,7 +1,7 @@
 """Which configured level a message belongs to, and whether its credential matches.
 
 Vapi sends each message to one server URL and attaches the credential of the level that
-URL came from: tool > assistant > phone number > org (PROTOCOL.md section 0). We work out
+URL came from: tool > assistant > phone number > org (protocol.md#receiver-decisions). We work out
 the same winner from ids in the payload and accept only that level's credentials. Nothing
 secret in the payload (`serverUrlSecret`, `server.secret`, "[REDACTED]") is ever compared.
 """

@@ -46,7 +46,8 @@ _PHONE_ROW_COLUMNS = [
     "stripeSubscriptionCurrentPeriodStart",
 ]
 KNOWN_EXTRA_KEYS = frozenset(
-    # PROTOCOL.md 10.2: `phoneNumber` is the stored row; the SDK types it as the create DTO.
+    # `phoneNumber` is the stored row; the SDK types it as the create DTO
+    # (docs/protocol.md#phone-number-in-payloads).
     [f"phoneNumber.{column}" for column in _PHONE_ROW_COLUMNS]
     # The assistant is the stored one; the SDK types it as CreateAssistantDto.
     + [f"assistant.{key}" for key in ("id", "orgId", "createdAt", "updatedAt")]
@@ -192,7 +193,7 @@ def test_the_unknown_key_check_catches_a_misspelt_key(sdk: Sdk) -> None:
 
 
 def test_legacy_function_call_has_the_documented_shape(sdk: Sdk) -> None:
-    # No SDK model exists (PROTOCOL.md 8.3): check the shape by hand, the call by the SDK.
+    # No SDK model exists (protocol.md#function-call): check the shape by hand, the call by the SDK.
     message = make_message("function-call", function_name="book", parameters={"day": "Tuesday"})[
         "message"
     ]

@@ -128,7 +128,7 @@ def call(**overrides: Any) -> dict[str, Any]:
 
 
 def phone_number() -> dict[str, Any]:
-    """The stored row Vapi really embeds (PROTOCOL.md 10.2), secrets included."""
+    """The stored row Vapi embeds, secrets included (protocol.md#phone-number-in-payloads)."""
     return {
         "id": "pn-1",
         "orgId": "org-1",
@@ -694,7 +694,7 @@ def test_every_sdk_union_member_has_its_own_model(sdk_union: tuple[SdkModel, ...
 
 
 # Where we knowingly require less than the SDK: tool-calls has one list or the other in the
-# docs and in third-party payloads (PROTOCOL.md Ambiguities 3), and `type` is always known.
+# docs and in third-party payloads (docs/protocol.md#tool-call-shapes), and `type` is always known.
 REQUIRED_DEVIATIONS = {"tool-calls": {"toolCallList", "toolWithToolCallList"}}
 
 
@@ -909,7 +909,7 @@ def test_invalid_timestamps_raise(value: Any) -> None:
 
 
 def test_the_sdk_rejects_iso_timestamps_that_we_accept(sdk: Callable[[str], SdkModel]) -> None:
-    # PROTOCOL.md Ambiguities 11: 2024-era payloads carry an ISO `timestamp`; the SDK says number.
+    # protocol.md#timestamp-format: 2024-era payloads carry an ISO `timestamp`; the SDK says number.
     payload = envelope("hang", timestamp=ISO)
     with pytest.raises(ValidationError):
         sdk("server_message_hang").model_validate(payload)

@@ -1,7 +1,7 @@
 """Credentials presented as Vapi presents them, by the same classes that verify them.
 
 Each signer is checked twice: against an independent computation of Vapi's recipe
-(PROTOCOL.md section 5), so that signer and verifier cannot agree on a wrong recipe, and
+(docs/protocol.md#auth-plans), so that signer and verifier cannot agree on a wrong recipe, and
 against the verifier. Then the test client must get a 200 from a receiver whose winning
 level accepts nothing but one scheme, for every scheme.
 """

@@ -1,6 +1,6 @@
 """Typed models of the messages Vapi posts to a server URL, and `parse_message`.
 
-One class per `message.type` of the SDK's `ServerMessage` union (PROTOCOL.md section 7), plus
+One class per `message.type` of the SDK's `ServerMessage` union (protocol.md#message-types), plus
 the legacy `function-call` and `UnknownMessage`. A field the SDK marks required for a type is
 required here too, so handler authors get non-Optional types; everything else is optional.
 

@@ -2,10 +2,10 @@
 
 Every model here is loose: all fields optional (except the `id` of objects that have one in
 every schema: Call, Chat, Session, CampaignContact), unknown keys kept, enums typed as `str`.
-Vapi's payloads differ from its own schema (PROTOCOL.md section 10.2: `phoneNumber` is the full
-stored row, not the create-DTO), so these models describe what handlers commonly read and keep
-the rest in `model_extra` rather than reject a real call. Deeply variable parts (model, voice,
-overrides, hooks, costs) stay plain dicts.
+Vapi's payloads differ from its own schema (`phoneNumber` is the full stored row, not the
+create-DTO; docs/protocol.md#phone-number-in-payloads), so these models describe what
+handlers commonly read and keep the rest in `model_extra` rather than reject a real call.
+Deeply variable parts (model, voice, overrides, hooks, costs) stay plain dicts.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ JsonObject: TypeAlias = dict[str, Any]
 class Server(VapiModel):
     """Where Vapi sends a level's messages (`assistant.server`, `phoneNumber.server`, ...).
 
-    A legacy `secret` key, still honoured by Vapi (PROTOCOL.md Ambiguities 7), is kept as an
+    A legacy `secret` key, still honoured by Vapi (protocol.md#legacy-server-secret), is kept as an
     extra and masked in the repr like any other secret-named key.
     """
 
@@ -78,7 +78,7 @@ class PhoneNumber(VapiModel):
     """A Vapi phone number, as embedded in messages: the stored row, many columns null.
 
     Carries secrets in real payloads (`serverUrlSecret`, `twilioAuthToken`, `twilioApiSecret`):
-    they are masked in the repr, never used for authentication (PROTOCOL.md section 0.1).
+    they are masked in the repr, never used for authentication (docs/protocol.md#winning-level).
     """
 
     id: str | None = None

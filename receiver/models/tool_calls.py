@@ -1,6 +1,6 @@
 """One `ToolCall` shape for the several ways Vapi has spelled a tool call.
 
-Vapi's schema, its documentation and its real payloads disagree (PROTOCOL.md section 8.2 and
+Vapi's schema, its documentation and its real payloads disagree (docs/protocol.md#tool-calls and
 Ambiguities 3): arguments arrive as a JSON string or as an object, under `function.arguments`,
 `arguments` or `parameters`; the call list is `toolCallList`, or only `toolWithToolCallList`,
 or (in some third-party code) `toolCalls`. Tools and the verifier should not care, so this

@@ -29,7 +29,7 @@ def stringify_result(value: object) -> str:
     """Turn a tool's return value into the single-line string Vapi expects.
 
     Vapi appends `result`/`error` to the conversation as text, requires them to be strings,
-    and line breaks in them are reported to break its parsing (PROTOCOL.md section 6). So a
+    and line breaks in them are reported to break its parsing (docs/protocol.md#timeouts). So a
     `str` is kept with every run of line breaks (`\\r\\n`, `\\n`, `\\r`) collapsed into one
     space, and anything else is JSON-encoded (default separators, `ensure_ascii=False`) after
     pydantic's `to_jsonable_python`, which handles models, dataclasses, datetimes, UUIDs,
@@ -112,7 +112,7 @@ class VapiModel(BaseModel):
         marks them optional, not nullable, so `null` is not a valid value), and the object
         is bare: answers are never wrapped in `messageResponse`, because that wrapper
         exists only in Vapi's OpenAPI document and not in what its servers read
-        (PROTOCOL.md, Ambiguities 1). `None` values inside free-form objects (an
+        (docs/protocol.md#response-wrapping). `None` values inside free-form objects (an
         `assistant`, overrides) are kept, since there they are the user's data.
 
         Returns:

@@ -33,7 +33,7 @@ class CustomMessage(VapiModel):
     Used for a knowledge-base answer that bypasses the model, and as a destination's
     `message` when it needs language variants. `type` defaults to `"custom-message"`, so the
     docs' form `{"role": "assistant", "content": "..."}` validates too (the `role` is kept)
-    and the result satisfies both the schema and the docs (PROTOCOL.md, Ambiguities 13).
+    and the result satisfies both the schema and the docs (docs/protocol.md#knowledge-base-message).
 
     Example:
         `CustomMessage(content="Our opening hours are 9 to 5.")`

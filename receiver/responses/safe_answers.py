@@ -3,7 +3,7 @@
 Every request type gets an answer that is valid for Vapi and that does the least harm when
 we do not know what the right answer is: refuse rather than guess, never transfer or dial
 on a guess, keep the call going where that is possible. Each function returns a new dict,
-ready to send as the JSON body (PROTOCOL.md section 0, decisions 4 and 5).
+ready to send as the JSON body (docs/protocol.md#receiver-decisions, decisions 4 and 5).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ def make_message(type: str, /, **overrides: Any) -> Json:
 
 
 def sample_call(**overrides: Any) -> Json:
-    """A Call object (PROTOCOL.md 9.1) of an inbound phone call in progress.
+    """A Call object (docs/protocol.md#call) of an inbound phone call in progress.
 
     For building a message by hand, or for answering code that looks calls up.
 

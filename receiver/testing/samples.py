@@ -1,8 +1,8 @@
 """Realistic sub-objects of Vapi messages: the call, the phone number row, the assistant,
 the customer, costs, and the chat, session and campaign contact of the non-call events.
 
-The shapes follow PROTOCOL.md sections 9 and 10 and real captured payloads (camelCase keys,
-ISO-8601 object timestamps, many null columns). Everything here is plain dicts;
+The shapes follow docs/protocol.md (#shared-objects, #phone-number) and real captured payloads
+(camelCase keys, ISO-8601 object timestamps, many null columns). Everything here is plain dicts;
 `factories` assembles them into whole messages.
 """
 
@@ -92,7 +92,7 @@ def call_object(
     ended_ms: int | None = None,
     ended_reason: str | None = None,
 ) -> Json:
-    """The `call` object of a message (PROTOCOL.md 9.1), as it stands at `status`.
+    """The `call` object of a message (docs/protocol.md#call), as it stands at `status`.
 
     Args:
         ctx: Shared identities.
@@ -141,7 +141,9 @@ def call_object(
 
 
 def phone_number_row(ctx: CallContext, *, assistant_id: str | None) -> Json:
-    """`message.phoneNumber`: the stored row with every column, many null (PROTOCOL.md 10.2).
+    """`message.phoneNumber`: the stored row with every column, many null.
+
+    See docs/protocol.md#phone-number-in-payloads.
 
     Args:
         ctx: Shared identities.
@@ -266,7 +268,7 @@ def _usd(amount: float) -> float:
 
 
 def chat_object(ctx: CallContext) -> Json:
-    """A `chat` (text conversation, PROTOCOL.md 9.3) with one question and its answer."""
+    """A `chat` (text conversation, protocol.md#chat-and-session) with a question and answer."""
     created = iso_time(ctx.now_ms - 2000)
     question = "Where is my order A-1042?"
     answer = "Order A-1042 shipped with UPS and should arrive on Tuesday."
@@ -284,7 +286,7 @@ def chat_object(ctx: CallContext) -> Json:
 
 
 def session_object(ctx: CallContext, *, status: str = "active") -> Json:
-    """A `session` (a conversation kept across chats, PROTOCOL.md 9.3)."""
+    """A `session` (a conversation kept across chats, docs/protocol.md#chat-and-session)."""
     return {
         "id": new_id(),
         "orgId": ctx.org_id,
