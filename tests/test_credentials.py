@@ -275,6 +275,106 @@ def test_svix_style_signature_header_with_several_signatures() -> None:
     assert post(TestClient(receiver.app), body, headers).status_code == 200
 
 
+def test_a_new_unsigned_message_id_does_not_make_a_captured_request_new() -> None:
+    """The default payload_format signs no {svix-id}: the id header is anyone's to change."""
+    plan = {"type": "hmac", "secret_key": "hm-key", "algorithm": "sha256"}
+    receiver, handled = receiver_with([{**plan, "message_id_header": "svix-id"}])
+    client = TestClient(receiver.app)
+    body, call_id = status_update()
+    now = str(int(time.time()))
+    captured = {
+        "x-signature": vapi_signature(body, b"hm-key", values={"timestamp": now}),
+        "x-timestamp": now,
+        "svix-id": "msg_1",
+    }
+    assert post(client, body, captured).status_code == 200
+    for forged_id in ("msg_2", "msg_3", "msg_1 "):
+        replay = post(client, body, {**captured, "svix-id": forged_id})
+        assert replay.status_code == 401
+        assert "signed request already seen (a replay)" in replay.json()["error"]
+    assert handled == [call_id]
+
+
+def hex_variants(signature: str) -> list[str]:
+    """One signature written the ways the header accepts: case, listed with others."""
+    return [signature, signature.upper(), f"{'0' * 64} {signature}", f"{signature} {signature}"]
+
+
+def test_a_timed_request_without_a_message_id_is_accepted_once() -> None:
+    """Keyed by what was signed: no spelling or listing of the signature makes it new."""
+    receiver, handled = receiver_with(
+        [{"type": "hmac", "secret_key": "hm-key", "algorithm": "sha256"}]
+    )
+    client = TestClient(receiver.app)
+    body, call_id = status_update()
+    now = str(int(time.time()))
+    signature = vapi_signature(body, b"hm-key", values={"timestamp": now})
+    statuses = [
+        post(client, body, {"x-signature": variant, "x-timestamp": now}).status_code
+        for variant in hex_variants(signature)
+    ]
+    assert statuses == [200, 401, 401, 401]
+    # Vapi signing the delivery again (a retry) has a new timestamp: accepted, and the inbox
+    # recognises the body it has stored already.
+    later = str(int(now) + 1)
+    retry = vapi_signature(body, b"hm-key", values={"timestamp": later})
+    assert post(client, body, {"x-signature": retry, "x-timestamp": later}).status_code == 200
+    assert handled == [call_id]
+
+
+def test_base64_signatures_are_keyed_by_what_was_signed_too() -> None:
+    plan = {**SVIX_PLAN, "payloadFormat": "{timestamp}.{body}"}
+    receiver, _ = receiver_with([plan])
+    client = TestClient(receiver.app)
+    body, _ = status_update()
+    headers = svix_headers(body, "msg_b64", str(int(time.time())))
+    signature = headers["svix-signature"]  # base64 with padding
+    headers["svix-signature"] = vapi_signature(
+        body,
+        b"svix-style key",
+        payload_format="{timestamp}.{body}",
+        encoding="base64",
+        prefix="v1,",
+        values={"timestamp": headers["svix-timestamp"]},
+    )
+    assert post(client, body, headers).status_code == 200
+    unpadded = headers["svix-signature"].rstrip("=").replace("+", "-").replace("/", "_")
+    for variant in (unpadded, f"v1,AAAA {headers['svix-signature']}", signature):
+        again = {**headers, "svix-signature": variant, "svix-id": "msg_new"}
+        assert post(client, body, again).status_code == 401
+
+
+def test_a_signed_message_id_keys_the_replay_memory() -> None:
+    """With {svix-id} signed, one id and timestamp is one delivery whatever its body."""
+    receiver, handled = receiver_with([SVIX_PLAN])
+    client = TestClient(receiver.app)
+    now = str(int(time.time()))
+    first, first_id = status_update()
+    second, _ = status_update()
+    assert post(client, first, svix_headers(first, "msg_same", now)).status_code == 200
+    refused = post(client, second, svix_headers(second, "msg_same", now))
+    assert refused.status_code == 401
+    assert "svix-id already seen (a replay)" in refused.json()["error"]
+    assert handled == [first_id]
+
+
+def test_without_a_signed_timestamp_nothing_tells_a_retry_from_a_replay() -> None:
+    """So identical signed bytes pass again, as Vapi's retries must (start-up warns of it);
+    the inbox's body digest still keeps an informational delivery from running twice."""
+    untimed = {"type": "hmac", "secret_key": "k", "algorithm": "sha256"}
+    for plan in (
+        {**untimed, "include_timestamp": False},
+        {**untimed, "payload_format": "{body}"},  # a timestamp header that is not signed
+    ):
+        receiver, handled = receiver_with([plan])
+        client = TestClient(receiver.app)
+        body, call_id = status_update()
+        headers = {"x-signature": vapi_signature(body, b"k", payload_format="{body}")}
+        headers["x-timestamp"] = str(int(time.time()))
+        assert [post(client, body, headers).status_code for _ in range(2)] == [200, 200]
+        assert handled == [call_id]
+
+
 class FakeClock:
     def __init__(self, now: float) -> None:
         self.now = now

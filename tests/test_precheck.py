@@ -124,7 +124,7 @@ def test_a_large_signed_body_is_accepted_once_and_its_replay_refused(parsed: lis
     replay = handle(receiver, headers, body)
     assert replay.status == 401
     assert isinstance(replay.body, bytes)
-    assert "svix-id already seen (a replay)" in json.loads(replay.body)["error"]
+    assert "signed request already seen (a replay)" in json.loads(replay.body)["error"]
 
 
 def test_a_large_body_valid_for_another_level_gets_the_detailed_401(parsed: list[int]) -> None:
