@@ -23,7 +23,7 @@ from receiver.config import ReceiverConfig, check_tool_tables
 from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
 from receiver.errors import BadRequest, RequestError, Unauthorized
-from receiver.inbox.keys import level_id_headers
+from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.jsontext import decode_json
 from receiver.log import describe, logger, message_fields
@@ -204,8 +204,8 @@ class ReceiverCore:
             if background is None or self.inbox is None:
                 return Outcome(200, _ACK, background=background)
             try:  # committed before the 200 is sent: a crash from here on loses nothing
-                ids = level_id_headers(raw, self.config)
-                background = await self.inbox.accept(raw, headers, body, ids)
+                signed = None if self.config.insecure else signed_id_header(raw, self.config)
+                background = await self.inbox.accept(raw, headers, body, signed)
             except InboxUnavailable as error:
                 return Outcome.refusal(error)
             return Outcome(200, _ACK, background=background)

@@ -16,8 +16,9 @@ from starlette.testclient import TestClient
 
 from receiver import ConfigError, Receiver, load_config
 from receiver.config import config_from_mapping
+from receiver.credentials import HmacCredential
 from receiver.inbox import InboxConfig, InboxError, InboxStore
-from receiver.inbox.keys import level_id_headers
+from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox
 from receiver.models import Message, parse_message
 from receiver.testing import make_message
@@ -341,40 +342,103 @@ def test_a_repeated_body_is_acknowledged_and_not_run_again(tmp_path: Path) -> No
     assert [row["duplicates"] for row in rows(path)] == [2, 0]
 
 
-def test_a_repeated_message_id_header_is_one_delivery_whatever_the_body(tmp_path: Path) -> None:
-    receiver = receiver_at(tmp_path / "inbox.sqlite3", message_id_headers=["X-Message-Id"])
-    handled: list[Any] = []
-    receiver.on("status-update")(lambda message: handled.append(message))
-    client = TestClient(receiver.app)
-    sent = [
-        ("msg-1", make_message("status-update")),
-        ("msg-1", make_message("status-update")),  # a retry, re-serialised differently
-        ("msg-2", make_message("status-update")),
-    ]
-    for message_id, envelope in sent:
-        headers = {**HEADERS, "x-message-id": message_id}
-        assert client.post("/vapi", content=body_of(envelope), headers=headers).is_success
-    assert len(handled) == 2
+def hmac_receiver_at(
+    path: Path, *, insecure: bool = False, **plan: Any
+) -> tuple[Receiver, HmacCredential, list[str]]:
+    """An org level signed Svix-style; the list records the handled status-update call ids."""
+    hmac_plan = {"type": "hmac", "secret_key": "k" * 32, "algorithm": "sha256", **plan}
+    config = {"org": {"credentials": [hmac_plan]}, "inbox": {"path": str(path)}}
+    receiver = Receiver(config=config, insecure=insecure)
+    assert receiver.config.org is not None
+    [credential] = receiver.config.org.credentials
+    assert isinstance(credential, HmacCredential)
+    handled: list[str] = []
+    receiver.on("status-update")(lambda message, call: handled.append(call.id))
+    return receiver, credential, handled
 
 
-def test_an_hmac_credentials_message_id_header_is_used_as_the_key() -> None:
-    config = config_from_mapping(
-        {
-            "org": {
-                "secret": SECRET,
-                "credentials": [
-                    {
-                        "type": "hmac",
-                        "secret_key": "k" * 32,
-                        "algorithm": "sha256",
-                        "message_id_header": "Svix-Id",
-                        "payload_format": "{svix-id}.{timestamp}.{body}",
-                    }
-                ],
-            }
-        }
+def post_signed(
+    client: TestClient, credential: HmacCredential, envelope: dict[str, Any], message_id: str
+) -> int:
+    """Signed afresh each time (a new timestamp), as Vapi signs a retry."""
+    body = body_of(envelope)
+    headers = {"content-type": "application/json"}
+    headers |= credential.sign(body, message_id=message_id)
+    return client.post("/vapi", content=body, headers=headers).status_code
+
+
+def test_a_signed_message_id_is_one_delivery_whatever_the_body(tmp_path: Path) -> None:
+    receiver, credential, handled = hmac_receiver_at(
+        tmp_path / "inbox.sqlite3",
+        message_id_header="svix-id",
+        payload_format="{svix-id}.{timestamp}.{body}",
     )
-    assert level_id_headers(make_message("status-update")["message"], config) == ("svix-id",)
+    client = TestClient(receiver.app)
+    first, other = make_message("status-update"), make_message("status-update")
+    sent = [("msg-1", first), ("msg-1", other), ("msg-2", other)]  # a retry, re-serialised
+    assert [post_signed(client, credential, e, message_id) for message_id, e in sent] == [200] * 3
+    assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
+    assert [row["key"] for row in rows(tmp_path / "inbox.sqlite3")] == [
+        "id:svix-id:msg-1",
+        "id:svix-id:msg-2",
+    ]
+
+
+def test_an_unsigned_message_id_is_not_the_duplicate_key(tmp_path: Path) -> None:
+    """The default payload_format does not sign {svix-id}: the body's digest is the key."""
+    receiver, credential, handled = hmac_receiver_at(
+        tmp_path / "inbox.sqlite3", message_id_header="svix-id"
+    )
+    client = TestClient(receiver.app)
+    first, other = make_message("status-update"), make_message("status-update")
+    # The same body under new ids runs once; another body under a seen id is not swallowed.
+    sent = [("msg-1", first), ("msg-2", first), ("msg-1", other)]
+    assert [post_signed(client, credential, e, message_id) for message_id, e in sent] == [200] * 3
+    assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
+    assert all(row["key"].startswith("sha256:") for row in rows(tmp_path / "inbox.sqlite3"))
+
+
+def test_an_insecure_receiver_trusts_no_message_id(tmp_path: Path) -> None:
+    """Nothing was verified, so no header can be a signed id."""
+    receiver, _, handled = hmac_receiver_at(
+        tmp_path / "inbox.sqlite3",
+        message_id_header="svix-id",
+        payload_format="{svix-id}.{timestamp}.{body}",
+        insecure=True,
+    )
+    client = TestClient(receiver.app)
+    sent = [make_message("status-update"), make_message("status-update")]
+    headers = {"content-type": "application/json", "svix-id": "msg-1"}
+    for envelope in sent:
+        assert client.post("/vapi", content=body_of(envelope), headers=headers).is_success
+    assert handled == [envelope["message"]["call"]["id"] for envelope in sent]
+
+
+SVIX = {
+    "type": "hmac",
+    "secret_key": "k" * 32,
+    "algorithm": "sha256",
+    "message_id_header": "Svix-Id",
+    "payload_format": "{svix-id}.{timestamp}.{body}",
+}
+
+
+@pytest.mark.parametrize(
+    ("org", "expected"),
+    [
+        ({"credentials": [SVIX]}, "svix-id"),
+        ({"credentials": [{**SVIX, "payload_format": "{timestamp}.{body}"}]}, None),
+        ({"credentials": [SVIX, {**SVIX, "message_id_header": "X-Id"}]}, None),
+        # Any credential of the level lets a request in; a secret signs no id.
+        ({"secret": SECRET, "credentials": [SVIX]}, None),
+        ({"secret": SECRET}, None),
+    ],
+)
+def test_the_message_id_is_a_key_only_when_every_credential_signs_it(
+    org: dict[str, Any], expected: str | None
+) -> None:
+    config = config_from_mapping({"org": org})
+    assert signed_id_header(make_message("status-update")["message"], config) == expected
 
 
 # -- tool results ----------------------------------------------------------------------------
@@ -447,12 +511,10 @@ def test_inbox_table_is_read_from_toml(tmp_path: Path) -> None:
     path.write_text(
         '[org]\nsecret = "s"\n[inbox]\npath = "/data/inbox.db"\nsynchronous = "full"\n'
         "max_attempts = 3\nretry_backoff = 2\nretention_days = 30\n"
-        'message_id_headers = ["X-Delivery-Id"]\n'
     )
     inbox = load_config(path).inbox
     assert (inbox.path, inbox.synchronous, inbox.max_attempts) == ("/data/inbox.db", "full", 3)
     assert (inbox.retry_backoff, inbox.retention_days) == (2, 30)
-    assert inbox.message_id_headers == ("x-delivery-id",)
     assert inbox.enabled and inbox.tool_result_window == 3600
 
 
@@ -472,7 +534,10 @@ def test_default_path_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
         ({"max_attempts": 2.5}, "[inbox]: `max_attempts` must be an integer"),
         ({"synchronous": "off"}, '[inbox]: `synchronous` must be "normal" or "full"'),
         ({"retention_days": -1}, "[inbox]: `retention_days` must be a positive number"),
-        ({"message_id_headers": [""]}, "`message_id_headers` must be a list of header names"),
+        (
+            {"message_id_headers": ["X-Delivery-Id"]},
+            "`message_id_headers` is no longer read: an unsigned header is no duplicate key",
+        ),
     ],
 )
 def test_bad_inbox_settings_name_the_file_table_and_key(table: dict[str, Any], error: str) -> None:

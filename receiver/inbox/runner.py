@@ -108,7 +108,7 @@ class Inbox:
         raw: dict[str, Any],
         headers: Mapping[str, str],
         body: bytes,
-        id_headers: Collection[str] = (),
+        id_header: str | None = None,
     ) -> Callable[[], Awaitable[None]] | None:
         """Commit a verified delivery; return its handlers' run, or `None` for a repeat.
 
@@ -116,14 +116,14 @@ class Inbox:
             raw: The delivery's `message` object.
             headers: Request headers (names in any case).
             body: The raw body, which is what is stored.
-            id_headers: Headers carrying a message id besides the configured ones (from the
-                winning level's HMAC credential).
+            id_header: The header whose message id the verified signature covers
+                (`receiver.inbox.keys.signed_id_header`); without one, the body's digest
+                is the key.
 
         Raises:
             InboxUnavailable: when the commit failed: the delivery must not be acknowledged.
         """
-        names = (*self.config.message_id_headers, *(name.lower() for name in id_headers))
-        key = delivery_key({k.lower(): v for k, v in headers.items()}, body, names)
+        key = delivery_key({k.lower(): v for k, v in headers.items()}, body, id_header)
         fields = message_fields(raw)
         try:
             accepted = await self._store.call(
