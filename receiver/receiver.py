@@ -25,7 +25,7 @@ from receiver.config import (
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import ConfigError
 from receiver.log import logger
-from receiver.verification import untimed_hmac_levels
+from receiver.verification import hmac_replay_warnings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -174,12 +174,11 @@ class Receiver:
             ", ".join(levels) or "nothing",
             ", ".join(sorted(self.registry.tools)) or "none",
         )
-        if unstamped := untimed_hmac_levels(config):
-            logger.warning(
-                "HMAC without a timestamp on %s: a captured request can be replayed at any "
-                "time; set include_timestamp = true if the sender signs one",
-                ", ".join(unstamped),
-            )
+        by_warning: dict[str, list[str]] = {}
+        for level, warning in hmac_replay_warnings(config):
+            by_warning.setdefault(warning, []).append(level.describe())
+        for warning, levels in by_warning.items():
+            logger.warning("HMAC on %s: %s", ", ".join(dict.fromkeys(levels)), warning)
         inbox = config.inbox
         if inbox.enabled:
             logger.info("inbox at %s (synchronous=%s)", inbox.path, inbox.synchronous)

@@ -455,6 +455,12 @@ def test_a_message_id_without_a_timestamp_is_refused_at_load(tmp_path: Path) -> 
     assert "`include_timestamp = true`" in str(error.value)
 
 
+def startup_warnings(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> list[str]:
+    with caplog.at_level(logging.WARNING, logger="vapi_receiver"):
+        receiver.log_startup()
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("HMAC on ")]
+
+
 def test_hmac_without_a_timestamp_is_allowed_with_a_warning_at_start_up(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -465,11 +471,34 @@ def test_hmac_without_a_timestamp_is_allowed_with_a_warning_at_start_up(
             "tools": {"refund": {"credentials": [untimed]}},
         }
     )
-    with caplog.at_level(logging.WARNING, logger="vapi_receiver"):
-        receiver.log_startup()
-    warnings = [r.getMessage() for r in caplog.records if "without a timestamp" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "on org level:" in warnings[0] and "replayed" in warnings[0]
+    [warning] = startup_warnings(receiver, caplog)
+    assert warning.startswith("HMAC on org level: no timestamp is signed")
+    assert "replayed at any time" in warning
+
+
+def test_an_unsigned_message_id_and_an_unsigned_timestamp_are_warned_of_at_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plan = {"type": "hmac", "secret_key": "k", "algorithm": "sha256"}
+    receiver = Receiver(
+        config={
+            "org": {"credentials": [{**plan, "message_id_header": "svix-id"}]},
+            "tools": {
+                "refund": {"credentials": [{**plan, "payload_format": "{body}"}]},
+                "lookup": {"credentials": [SVIX_PLAN]},  # signs id and timestamp: no warning
+            },
+        }
+    )
+    unsigned_id, unsigned_time = startup_warnings(receiver, caplog)
+    assert unsigned_id.startswith(
+        "HMAC on org level: `message_id_header` is set but `payload_format` "
+        "({timestamp}.{body}) does not sign {svix-id}"
+    )
+    assert "add {svix-id} to payload_format" in unsigned_id
+    assert unsigned_time.startswith(
+        'HMAC on tool "refund": no timestamp is signed (the timestamp header is sent but not '
+        "signed)"
+    )
 
 
 def test_hmac_signing_method_and_url() -> None:
