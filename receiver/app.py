@@ -24,7 +24,7 @@ from receiver.errors import (
     UnsupportedMediaType,
 )
 from receiver.log import logger
-from receiver.oauth import token_routes
+from receiver.oauth import oauth2_credentials, token_routes
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -34,14 +34,36 @@ def build_app(
     *,
     path: str = "/vapi",
     health_path: str | None = "/health",
+    ready_path: str | None = "/ready",
     on_startup: Callable[[], None] | None = None,
 ) -> Starlette:
-    """A Starlette app serving the webhook at `path` and a liveness probe at `health_path`."""
+    """A Starlette app: the webhook at `path`, and the probes an orchestrator polls.
+
+    Args:
+        core: What answers deliveries.
+        path: The webhook's path.
+        health_path: Liveness: 200 while the process serves; `None` serves none.
+        ready_path: Readiness: 503 with the reason while deliveries cannot be stored
+            (`ReceiverCore.unavailable`), else 200; `None` serves none.
+        on_startup: Run once the server starts, before the first request.
+
+    Raises:
+        ConfigError: two of these, or an OAuth2 token endpoint, share a path: all but the
+            first would be unreachable.
+    """
     # Every method reaches the endpoint, so that the wrong one gets our JSON 405.
-    routes = [Route(path, webhook_endpoint(core), methods=_ALL_METHODS)]
+    served = [("the webhook (`path`)", Route(path, webhook_endpoint(core), methods=_ALL_METHODS))]
     if health_path:
-        routes.append(Route(health_path, _health, methods=["GET", "HEAD"]))
-    routes.extend(token_routes(core.config))  # only when some level has an OAuth2 credential
+        served.append(("`health_path`", Route(health_path, _health, methods=["GET", "HEAD"])))
+    if ready_path:
+        ready = Route(ready_path, readiness_endpoint(core), methods=["GET", "HEAD"])
+        served.append(("`ready_path`", ready))
+    urls = {c.token_path: c.url for c in reversed(oauth2_credentials(core.config))}
+    served.extend(  # only when some level has an OAuth2 credential
+        (f"the OAuth2 token endpoint (`url` {urls[route.path] or route.path})", route)
+        for route in token_routes(core.config)
+    )
+    routes = _distinct_paths(served)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -81,8 +103,31 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
     return endpoint
 
 
+def readiness_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Response]]:
+    """Readiness alone, to mount into an existing app: 503 and the reason, or 200."""
+
+    async def ready(request: Request) -> Response:
+        if reason := await core.unavailable():
+            return JSONResponse({"status": "unavailable", "reason": reason}, 503)
+        return JSONResponse({"status": "ok"})
+
+    return ready
+
+
 async def _health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+def _distinct_paths(served: list[tuple[str, Route]]) -> list[Route]:
+    """The routes, refused when two share a path: Starlette would never reach the second."""
+    owners: dict[str, str] = {}
+    for role, route in served:
+        if (owner := owners.setdefault(route.path, role)) != role:
+            raise ConfigError(
+                f"{role} and {owner} are both at the path {route.path}: the second would "
+                "never be reached; give one of them another path"
+            )
+    return [route for _, route in served]
 
 
 def _check_method(request: Request) -> None:

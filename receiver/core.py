@@ -191,6 +191,10 @@ class ReceiverCore:
         public = error.public or quiet_refusal(headers, self._expected)
         return Outcome(error.status, _json({"error": public}))
 
+    async def unavailable(self) -> str | None:
+        """Why deliveries cannot be taken now (the inbox cannot store them), or `None`."""
+        return await self.inbox.unavailable() if self.inbox is not None else None
+
     def serving(self) -> AbstractAsyncContextManager[None]:
         """Work that lasts as long as the server: the inbox's retries, recovery and purge."""
         return self.inbox.serving() if self.inbox is not None else nullcontext()

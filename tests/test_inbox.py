@@ -503,6 +503,77 @@ def test_the_same_id_with_other_arguments_runs_and_a_zero_window_turns_replay_of
     assert off_runs == ["21:00", "21:00"]
 
 
+# -- readiness -------------------------------------------------------------------------------
+
+
+def probes(client: TestClient) -> tuple[tuple[int, Any], tuple[int, Any]]:
+    health, ready = client.get("/health"), client.get("/ready")
+    return (health.status_code, health.json()), (ready.status_code, ready.json())
+
+
+def test_ready_when_the_inbox_can_store_and_nothing_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    with TestClient(receiver_at(path).app) as client:
+        assert probes(client) == ((200, {"status": "ok"}), (200, {"status": "ok"}))
+    assert rows(path) == []
+
+
+def test_not_ready_while_the_inbox_cannot_be_opened_and_ready_once_it_can(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the inbox's directory should be")
+    receiver = receiver_at(blocker / "inbox.sqlite3")
+    receiver.on("status-update")(lambda message: None)
+    unavailable = {"status": "unavailable", "reason": "the inbox file cannot be opened or used"}
+    with TestClient(receiver.app) as client:
+        for _ in range(2):
+            assert probes(client) == ((200, {"status": "ok"}), (503, unavailable))
+        body = body_of(make_message("status-update"))
+        assert client.post("/vapi", content=body, headers=HEADERS).status_code == 503
+        blocker.unlink()
+        blocker.mkdir()
+        assert probes(client)[1] == (200, {"status": "ok"})
+        assert client.post("/vapi", content=body, headers=HEADERS).status_code == 200
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not ready")]
+    assert len(logged) == 1, "logged when it changes, not on every probe"
+    assert f"cannot open the inbox at {blocker / 'inbox.sqlite3'}" in logged[0]
+    assert str(blocker) not in json.dumps(unavailable), "the answer names no path"
+
+
+def test_not_ready_when_the_file_is_no_inbox(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    path.write_bytes(b"not a database " * 100)
+    with TestClient(receiver_at(path).app) as client:
+        assert probes(client)[1][0] == 503
+
+
+def test_not_ready_while_another_process_holds_the_inbox_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("receiver.inbox.runner.READY_TIMEOUT", 0.2)
+    path = tmp_path / "inbox.sqlite3"
+    with TestClient(receiver_at(path).app) as client:
+        assert probes(client)[1][0] == 200
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            status, answer = probes(client)[1]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    assert (status, answer) == (
+        503,
+        {"status": "unavailable", "reason": "the inbox did not answer within 0.2 s"},
+    )
+
+
+def test_readiness_without_an_inbox_is_always_ready(tmp_path: Path) -> None:
+    receiver = receiver_at(tmp_path / "no-such-directory" / "inbox.sqlite3", enabled=False)
+    with TestClient(receiver.app) as client:
+        assert probes(client)[1] == (200, {"status": "ok"})
+
+
 # -- configuration ---------------------------------------------------------------------------
 
 

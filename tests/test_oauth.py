@@ -314,3 +314,29 @@ def test_the_same_client_with_different_settings_is_refused_at_start_up() -> Non
     )
     with pytest.raises(ConfigError, match="client id 'vapi' and the same client secret"):
         receiver.app  # noqa: B018 - building the app builds the token endpoint
+
+
+@pytest.mark.parametrize(
+    ("url", "other"),
+    [
+        ("https://hooks.example.com/vapi", "the webhook (`path`)"),
+        ("/vapi", "the webhook (`path`)"),
+        ("https://hooks.example.com/health", "`health_path`"),
+        ("https://hooks.example.com/ready", "`ready_path`"),
+    ],
+)
+def test_a_token_url_at_a_path_already_served_is_refused_at_start_up(url: str, other: str) -> None:
+    """Starlette would serve the first route of the path: the token endpoint, unreachable."""
+    receiver, _ = receiver_with({**OAUTH, "url": url})
+    with pytest.raises(ConfigError) as error:
+        receiver.app  # noqa: B018 - building the app is start-up
+    path = url.removeprefix("https://hooks.example.com")
+    assert str(error.value) == (
+        f"the OAuth2 token endpoint (`url` {url}) and {other} are both at the path {path}: "
+        "the second would never be reached; give one of them another path"
+    )
+
+
+def test_the_webhook_at_the_health_path_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"^`health_path` and the webhook \(`path`\) are both"):
+        Receiver(config={"org": {"secret": "s"}}, path="/health").app  # noqa: B018

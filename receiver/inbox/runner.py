@@ -39,6 +39,8 @@ PURGE_INTERVAL: Final = 3600.0
 #: Seconds shutdown waits for deliveries the sweep is running before cancelling them (they
 #: run again after their lease).
 SHUTDOWN_GRACE: Final = 10.0
+#: Seconds readiness waits for the inbox; a delivery would wait as long and then get a 503.
+READY_TIMEOUT: Final = 5.0
 
 _STORE_ERRORS: Final = (sqlite3.Error, ReceiverError)
 
@@ -87,6 +89,7 @@ class Inbox:
             )
         )
         self._owner = ("", 0)
+        self._unready = ""  # what readiness last reported, to log changes only
         self._running: set[int] = set()
         self._sweeping: set[asyncio.Task[None]] = set()
         self.tool_results = (
@@ -155,6 +158,32 @@ class Inbox:
             )
             return None
         return functools.partial(self._run, accepted.id, raw, frozenset())
+
+    async def unavailable(self) -> str | None:
+        """Why a delivery could not be stored now, or `None`: the readiness probe's answer.
+
+        The store is opened if need be and its write lock taken and released, so a missing
+        directory, a read-only or locked file, or a file that is no inbox is reported. A
+        full disk shows only when a delivery's write fails (answered 503, and logged). The
+        answer names no path, which is for the log: readiness is served to anyone.
+        """
+        try:
+            await asyncio.wait_for(self._store.call(InboxStore.probe), READY_TIMEOUT)
+        except TimeoutError:
+            problem, detail = f"the inbox did not answer within {READY_TIMEOUT:g} s", ""
+        except sqlite3.Error as exc:
+            problem, detail = f"the inbox cannot be written: {exc}", ""
+        except ReceiverError as exc:
+            problem, detail = "the inbox file cannot be opened or used", f": {exc}"
+        else:
+            if self._unready:
+                logger.info("inbox ready again")
+            self._unready = ""
+            return None
+        if problem != self._unready:
+            logger.error("not ready: %s%s", problem, detail)
+        self._unready = problem
+        return problem
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
