@@ -179,8 +179,8 @@ def verify_any(request: RequestView, config: ReceiverConfig, *, headers_only: bo
     A stranger's body costs memory to read and far more to parse; this check turns the
     stranger away first. Secrets, Bearer and OAuth2 read only headers, so they decide in
     full either way. HMAC needs the body: with `headers_only` it refuses only for a missing
-    header or a stale timestamp, otherwise it checks the signature. No HMAC message id is
-    recorded, so the real check that follows still sees the delivery for the first time.
+    header or a stale timestamp, otherwise it checks the signature. Nothing is remembered
+    as seen, so the real check that follows still sees the delivery for the first time.
 
     Args:
         request: The delivery; its body is ignored with `headers_only`.
