@@ -1,7 +1,7 @@
 """Vapi's HMAC credential: a signature over the raw body, a timestamp, an optional message id.
 
-Every field of Vapi's `HMACAuthenticationPlan` is mirrored with its default (PROTOCOL.md
-section 5.3). The signed message is `payload_format` with its placeholders filled in, the
+Every field of Vapi's `HMACAuthenticationPlan` is mirrored with its default
+(docs/protocol.md#hmac). The signed message is `payload_format` with its placeholders filled in, the
 body always as the raw bytes received: a re-serialised body never reproduces the signature.
 What Vapi leaves undocumented is decided here: the timestamp may be in seconds or
 milliseconds and must lie within `tolerance_seconds` of now in either direction, and what was

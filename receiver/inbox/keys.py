@@ -1,6 +1,6 @@
 """Idempotency keys: what makes two deliveries "the same" delivery.
 
-Vapi's body carries no delivery id (PROTOCOL.md section 11). An HMAC credential with a
+Vapi's body carries no delivery id (docs/protocol.md#no-delivery-id). An HMAC credential with a
 `messageIdHeader` (Svix style) sends one in a header, and Vapi repeats it when it retries;
 otherwise a retry repeats the exact bytes, so a digest of the raw body recognises it. The
 header is a key only when the signature covers it: anyone who saw a request can change an
