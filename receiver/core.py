@@ -18,7 +18,6 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from handlers.registry import HandlerRegistry
 from receiver.config import ReceiverConfig, check_tool_tables
 from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
@@ -30,6 +29,7 @@ from receiver.log import describe, logger, message_fields
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
 from receiver.recording import Recorder, credential_headers
+from receiver.registry import HandlerRegistry
 from receiver.responses._base import without_surrogates
 from receiver.verification import (
     expected_schemes,

@@ -17,7 +17,7 @@ from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import Unauthorized
 from receiver.message_types import DEFAULT_SERVER_MESSAGES, INFORMATIONAL_TYPES, REQUEST_TYPES
-from receiver.testing import MESSAGE_TYPES, make_message
+from receiver.samples import MESSAGE_TYPES, make_message
 from receiver.vapi_objects import (
     Finding,
     ServerSetting,

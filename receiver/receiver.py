@@ -10,10 +10,8 @@ from typing import Any, TypeVar, overload
 
 from starlette.applications import Starlette
 
-from handlers.call_handler import CallHandler
-from handlers.registry import HandlerRegistry
-from handlers.tools import ToolSpec
 from receiver.app import build_app
+from receiver.call_handler import CallHandler
 from receiver.config import (
     CONFIG_PATH_ENV,
     ORG_SECRET_ENV,
@@ -25,6 +23,8 @@ from receiver.config import (
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import ConfigError
 from receiver.log import logger
+from receiver.registry import HandlerRegistry
+from receiver.tools import ToolSpec
 from receiver.verification import hmac_replay_warnings
 
 F = TypeVar("F", bound=Callable[..., Any])

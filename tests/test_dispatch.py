@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 import pytest
 from starlette.testclient import TestClient
 
-from handlers import CallHandler, ToolError, tool
+from receiver import CallHandler, ToolError, tool
 from receiver.models import Call, EndOfCallReportMessage, Message, ToolCall
 from receiver.responses import AssistantResponse, ToolResult
 from receiver.testing import make_message

@@ -46,9 +46,9 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
-from receiver.testing.conversation import SECONDS_PER_TURN, Conversation, conversation
-from receiver.testing.overrides import REMOVE, apply_overrides
-from receiver.testing.samples import (
+from receiver.samples.conversation import SECONDS_PER_TURN, Conversation, conversation
+from receiver.samples.overrides import REMOVE, apply_overrides
+from receiver.samples.parts import (
     CallContext,
     assistant_object,
     call_object,
@@ -60,7 +60,7 @@ from receiver.testing.samples import (
     phone_number_row,
     session_object,
 )
-from receiver.testing.tools import arguments_of, to_tool_calls, tool_definition
+from receiver.samples.tool_calls import arguments_of, to_tool_calls, tool_definition
 
 __all__ = ["CONVENIENCE_KEYWORDS", "MESSAGE_TYPES", "make_message", "sample_call"]
 
