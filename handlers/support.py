@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 
-from receiver import CallHandler, ToolError, tool
+from receiver import CallHandler, OneLineFilter, ToolError, tool
 from receiver.models import AssistantRequestMessage, Call, EndOfCallReportMessage
 from receiver.responses import AssistantResponse
 
 log = logging.getLogger("example_app")
+log.addFilter(OneLineFilter())  # ids in our lines come from payloads: keep them on one line
 
 ORDERS = {
     "A-1042": {"status": "shipped", "carrier": "UPS", "eta": "Thursday"},

@@ -11,6 +11,7 @@ from receiver.call_handler import CallHandler
 from receiver.config import LevelConfig, ReceiverConfig, config_from_env, load_config
 from receiver.core import Outcome
 from receiver.errors import ConfigError, ReceiverError, RegistrationError, RequestError
+from receiver.log import OneLineFilter
 from receiver.receiver import Receiver
 from receiver.tools import ToolError, tool
 
@@ -18,6 +19,7 @@ __all__ = [
     "CallHandler",
     "ConfigError",
     "LevelConfig",
+    "OneLineFilter",
     "Outcome",
     "Receiver",
     "ReceiverConfig",

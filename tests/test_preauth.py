@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import logging
 import socket
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -424,3 +427,29 @@ def deliveries(text: str) -> list[tuple[dict[str, Any], str]]:
         (make_message("status-update", call__id=text), "wrong"),
         ({"message": {"type": f"unknown{text}", "call": {"id": text}}}, SECRET),
     ]
+
+
+def test_the_example_apps_own_log_lines_cannot_be_forged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The example's handlers log `call.id` and the status: its logger escapes them too."""
+    monkeypatch.setenv("VAPI_SERVER_SECRET", SECRET)
+    monkeypatch.setenv("VAPI_INBOX_PATH", str(tmp_path / "inbox.sqlite3"))
+    monkeypatch.delitem(sys.modules, "example_app", raising=False)
+    example_app = importlib.import_module("example_app")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    example_logger = logging.getLogger("example_app")
+    example_logger.addHandler(handler)
+    previous = example_logger.level
+    example_logger.setLevel(logging.INFO)
+    message = make_message("status-update", status="ended", call__id="c1" + FORGED)
+    try:
+        with TestClient(example_app.app) as client:
+            answer = client.post("/vapi", json=message, headers={"x-vapi-secret": SECRET})
+    finally:
+        example_logger.removeHandler(handler)
+        example_logger.setLevel(previous)
+    assert answer.status_code == 200
+    assert "c1\\x0a2026-01-01" in stream.getvalue()
+    assert len(stream.getvalue().splitlines()) == 1
