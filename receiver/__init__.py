@@ -14,6 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from receiver.authentication import Verified as Verified
+    from receiver.authentication import authenticate as authenticate
     from receiver.config import LevelConfig as LevelConfig
     from receiver.config import ReceiverConfig as ReceiverConfig
     from receiver.config import config_from_env as config_from_env
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from receiver.receiver import Receiver as Receiver
 
 _HOMES = {
+    "Verified": "receiver.authentication",
+    "authenticate": "receiver.authentication",
     "ConfigError": "receiver.errors",
     "LevelConfig": "receiver.config",
     "Outcome": "receiver.core",

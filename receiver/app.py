@@ -6,8 +6,8 @@ decision about the message is the core's, so both paths answer errors in one sha
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from receiver.authentication import screen
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import (
-    ConfigError,
     MethodNotAllowed,
     PayloadTooLarge,
     RequestError,
@@ -34,29 +34,17 @@ def build_app(
     *,
     path: str = "/vapi",
     health_path: str | None = "/health",
-    on_startup: Callable[[], None] | None = None,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
-    """A Starlette app serving the webhook at `path` and a liveness probe at `health_path`."""
+    """A Starlette app serving the webhook at `path` and a liveness probe at `health_path`.
+
+    `lifespan` is `Receiver.lifespan`: the start-up checks and the inbox's serving work.
+    """
     # Every method reaches the endpoint, so that the wrong one gets our JSON 405.
     routes = [Route(path, webhook_endpoint(core), methods=_ALL_METHODS)]
     if health_path:
         routes.append(Route(health_path, _health, methods=["GET", "HEAD"]))
     routes.extend(token_routes(core.config))  # only when some level has an OAuth2 credential
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            core.check_configuration()
-        except ConfigError as error:
-            # Said on one line of its own: under uvicorn it would otherwise be the last line
-            # of a long traceback, followed by "Application startup failed".
-            logger.error("configuration error, not serving: %s", error)
-            raise
-        if on_startup:
-            on_startup()
-        async with core.serving():  # the inbox's recovery, retries and purge
-            yield
-
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -68,7 +56,7 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
         try:
             _check_method(request)
             _check_content_type(request)
-            core.screen(request.headers)  # a stranger's body is never read
+            screen(request.headers, core.config)  # a stranger's body is never read
             body = await _read_body(request, limit)
         except RequestError as error:
             logger.warning("refused with %d: %s", error.status, error.message)
