@@ -32,6 +32,7 @@ from receiver.errors import Unauthorized
 from receiver.log import LOGGER_NAME
 from receiver.testing import make_message
 from tests.live_server import live_server
+from tests.served import handle_served
 
 SECRET = "org-secret-value"
 JSON_TYPE = {"content-type": "application/json"}
@@ -386,9 +387,7 @@ def test_no_payload_adds_a_log_line(log_lines: io.StringIO) -> None:
             for envelope, secret in deliveries(text):
                 body = json.dumps(envelope).encode()
                 headers = {**JSON_TYPE, "x-vapi-secret": secret}
-                outcome = asyncio.run(receiver.handle(headers, body))
-                if outcome.background is not None:
-                    asyncio.run(outcome.background())
+                handle_served(receiver, headers, body)
     finally:
         logging.getLogger(LOGGER_NAME).removeHandler(collector)
     output = log_lines.getvalue()
