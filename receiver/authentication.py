@@ -80,8 +80,8 @@ def authenticate(
 
     Args:
         headers: Request headers; names are matched case-insensitively. A multi-mapping
-            whose `items()` repeats a name (Starlette's or Werkzeug's `Headers`) shows
-            duplicates, which are refused for credential headers.
+            whose `items()` repeats a name (Starlette's `Headers`) shows duplicates,
+            which are refused for credential headers.
         body: The raw request body, exactly as received.
         config: The receiver's configuration (`receiver.load_config`).
         method: The HTTP method, for HMAC payload formats that sign `{method}`.

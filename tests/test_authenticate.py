@@ -218,7 +218,7 @@ def test_the_same_hmac_request_is_refused_the_second_time() -> None:
 
 
 class _MultiHeaders(dict[str, str]):
-    """Headers whose `items()` repeats a name, as Starlette's and Werkzeug's do."""
+    """Headers whose `items()` repeats a name, as Starlette's do."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         super().__init__(pairs)
