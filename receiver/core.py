@@ -12,17 +12,19 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final
 
+import anyio
+import anyio.to_thread
 from pydantic import ValidationError
 
 from handlers.registry import HandlerRegistry
 from receiver.config import ReceiverConfig, check_tool_tables
 from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
-from receiver.errors import BadRequest, RequestError, Unauthorized
+from receiver.errors import BadRequest, PayloadTooLarge, RequestError, Unauthorized
 from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.jsontext import decode_json
@@ -44,6 +46,18 @@ from receiver.verification import (
 JSON: Final = "application/json"
 PCM: Final = "application/octet-stream"
 _ACK: Final = b"{}"
+
+UNVERIFIED_LARGE_BODIES: Final = 4
+"""Bodies above `max_unverified_parse_bytes` read at once while only their signature can say
+who sent them (HMAC); more wait their turn. Memory before authentication stays within about
+this many times `max_body_bytes`, however many strangers send."""
+
+DECODE_IN_THREAD_BYTES: Final = 256 * 1024
+"""Bodies above this are decoded in a worker thread: decoding takes about 0.1 s per MiB, which
+on the event loop would hold every other request."""
+
+DECODE_THREADS: Final = 2
+"""Large bodies decoded at once; decoding costs up to ~25x the body in memory."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class ReceiverCore:
         self._single_valued = single_valued_headers(config)
         self._expected = expected_schemes(config)
         self._checked = False
+        self._unverified_bodies = anyio.Semaphore(UNVERIFIED_LARGE_BODIES)
+        self._decoders = anyio.CapacityLimiter(DECODE_THREADS)
 
     def check_configuration(self) -> None:
         """Check what needs the registered handlers too: every `[tools.X]` is a tool.
@@ -119,6 +135,67 @@ class ReceiverCore:
             ConfigError: on the first delivery, when the configuration does not fit the
                 registered tools (`check_configuration`).
         """
+        return await self._handle(headers, body, method, url, checked=False)
+
+    async def receive(
+        self,
+        headers: Mapping[str, str],
+        chunks: AsyncIterable[bytes],
+        *,
+        method: str = "POST",
+        url: str = "",
+    ) -> Outcome:
+        """Answer one delivery whose body is still arriving, in bounded memory.
+
+        The headers are screened before the body is read, the body is refused as soon as it
+        exceeds `max_body_bytes`, and a large body that only its HMAC signature can vouch
+        for is read and checked among at most `UNVERIFIED_LARGE_BODIES` at once.
+
+        Args:
+            headers: As for `handle`.
+            chunks: The body as it arrives (Starlette's `request.stream()`).
+            method: As for `handle`.
+            url: As for `handle`.
+
+        Raises:
+            ConfigError: as for `handle`.
+        """
+        try:
+            lowered, known = self._screen(headers)
+            body = await self._read(RequestView(lowered, b"", method, url), known, chunks)
+        except RequestError as error:
+            logger.warning("refused with %d: %s", error.status, error.message)
+            return self.refusal(error, headers)
+        return await self._handle(headers, body, method, url, checked=True)
+
+    async def _read(self, request: RequestView, known: bool, chunks: AsyncIterable[bytes]) -> bytes:
+        """The body; past `max_unverified_parse_bytes` from an unknown sender, checked first.
+
+        Raises:
+            PayloadTooLarge: past `max_body_bytes`, before the rest is read.
+            Unauthorized: a large body that no credential accepts.
+        """
+        limit, small = self.config.max_body_bytes, self.config.max_unverified_parse_bytes
+        body = bytearray()  # grows in place: no list of chunks to join into a second copy
+        async with AsyncExitStack() as turn:  # a turn among the unknown senders' large bodies
+            waiting = not known
+            async for chunk in chunks:
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLarge(too_large(limit))
+                if waiting and len(body) > small:
+                    await turn.enter_async_context(self._unverified_bodies)
+                    waiting = False
+            if not known and len(body) > small:
+                verify_any(
+                    RequestView(request.headers, body, request.method, request.url), self.config
+                )
+        return bytes(body)  # a copy, made only once the sender is known
+
+    async def _handle(
+        self, headers: Mapping[str, str], body: bytes, method: str, url: str, *, checked: bool
+    ) -> Outcome:
+        """`handle`, where `checked` says `receive` already ran the check of a large body."""
         if not self._checked:
             self.check_configuration()
         started = time.perf_counter()
@@ -127,9 +204,9 @@ class ReceiverCore:
             request = None
             if not self.config.insecure:
                 request = RequestView(self.screen(headers), body, method, url)
-                if len(body) > self.config.max_unverified_parse_bytes:
+                if len(body) > self.config.max_unverified_parse_bytes and not checked:
                     verify_any(request, self.config)  # parsing costs ~25x the body
-            raw = read_envelope(body)
+            raw = await self._envelope(body)
             fields = message_fields(raw)
             limit_tool_calls(raw, self.config.max_tool_calls)
             if request is not None:
@@ -173,11 +250,20 @@ class ReceiverCore:
         Raises:
             Unauthorized: a duplicate credential header, or no credential can accept these.
         """
+        return self._screen(headers)[0]
+
+    def _screen(self, headers: Mapping[str, str]) -> tuple[dict[str, str], bool]:
+        """`screen`, and whether the headers alone accepted the sender in full (not HMAC)."""
         if self.config.insecure:
-            return {name.lower(): value for name, value in headers.items()}
+            return {name.lower(): value for name, value in headers.items()}, True
         lowered = lower_headers(headers, self._single_valued)
-        verify_any(RequestView(lowered), self.config, headers_only=True)
-        return lowered
+        return lowered, verify_any(RequestView(lowered), self.config, headers_only=True)
+
+    async def _envelope(self, body: bytes) -> dict[str, Any]:
+        """`read_envelope`, in a worker thread for a large body so the event loop keeps serving."""
+        if len(body) <= DECODE_IN_THREAD_BYTES:
+            return read_envelope(body)
+        return await anyio.to_thread.run_sync(read_envelope, body, limiter=self._decoders)
 
     def refusal(self, error: RequestError, headers: Mapping[str, str]) -> Outcome:
         """The answer to a refused request.
@@ -311,6 +397,11 @@ def limit_tool_calls(message: Mapping[str, Any], limit: int) -> None:
             f"tool-calls carries {count} tool calls; this receiver accepts at most {limit} "
             "per request ([receiver] max_tool_calls)"
         )
+
+
+def too_large(limit: int) -> str:
+    """The refusal of a body over `max_body_bytes`."""
+    return f"body exceeds the {limit} byte limit (max_body_bytes)"
 
 
 def _json(value: object) -> bytes:
