@@ -99,9 +99,11 @@ class ReceiverConfig:
             larger ones only after some configured credential has accepted them.
         max_tool_calls: Most tool calls one tool-calls request may carry; more is refused
             with 400 before the credential check does any work per call.
-        max_abandoned_threads: Most threads of sync handlers and tools that overran their
-            budget and are still running. Past it a sync handler is not started: a tool gets
-            an error result, a request type its fallback answer, and the log says why.
+        max_abandoned_threads: Most threads of sync handlers that overran their budget and
+            are still running, counted apart for tools, for the other request types'
+            handlers and for informational handlers, so that hung tools never cost a routing
+            decision. Past it a sync handler of that kind is not started: a tool gets an
+            error result, a request type its fallback answer, and the log says why.
         explain_refusals: Answer a 401 with the full explanation (which levels and
             credentials were tried and why they refused). For development only: it tells
             anyone how the receiver is configured. Without it the answer names only the
