@@ -30,6 +30,8 @@ import anyio.to_thread
 from handlers.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
 from handlers.tools import ToolError
 from receiver.config import ReceiverConfig
+from receiver.errors import Unauthorized
+from receiver.inbox.keys import tool_result_key
 from receiver.log import describe, logger, message_fields
 from receiver.models import (
     FunctionCallMessage,
@@ -46,6 +48,7 @@ from receiver.responses import (
     safe_answer,
     stringify_result,
 )
+from receiver.verification import Level, winning_levels
 
 #: What a voice-request handler may return: PCM bytes, or chunks of them to stream.
 AudioAnswer = bytes | AsyncIterable[bytes]
@@ -54,10 +57,11 @@ T = TypeVar("T")
 
 
 class ToolReplay(Protocol):
-    """Runs a tool call at most once per `toolCallId` (see `receiver.inbox.replay`)."""
+    """Runs a tool call at most once per key (see `receiver.inbox.replay`)."""
 
     async def run(
         self,
+        key: str,
         tool_call: ToolCall,
         message: Message,
         compute: Callable[[], Awaitable[ToolCallResult]],
@@ -160,11 +164,23 @@ class Dispatcher:
         return {"results": [result.to_vapi() for result in results]}
 
     async def _run_tool_once(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
-        if self.replay is None or not tool_call.id:
+        levels = self._levels(message) if self.replay is not None and tool_call.id else None
+        if self.replay is None or levels is None:
             return await self._run_tool(tool_call, message)
-        return await self.replay.run(
-            tool_call, message, functools.partial(self._run_tool, tool_call, message)
-        )
+        key = tool_result_key(message.raw, tool_call, levels)
+        compute = functools.partial(self._run_tool, tool_call, message)
+        return await self.replay.run(key, tool_call, message, compute)
+
+    def _levels(self, message: Message) -> list[Level] | None:
+        """The levels that let the message in; `None` when its ids disagree.
+
+        A verified message always has them; in insecure mode, where nothing was verified,
+        ids that disagree name no level, so its tool calls are run without the store.
+        """
+        try:
+            return winning_levels(message.raw, self._config)
+        except Unauthorized:
+            return None
 
     async def _run_tool(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
         spec = self._registry.tools.get(tool_call.name)
