@@ -132,6 +132,7 @@ class ReceiverCore:
             raw = read_envelope(body)
             fields = message_fields(raw)
             limit_tool_calls(raw, self.config.max_tool_calls)
+            check_tool_call_ids(raw)
             if request is not None:
                 verify(request, winning_levels(raw, self.config))
         except RequestError as error:
@@ -313,6 +314,35 @@ def limit_tool_calls(message: Mapping[str, Any], limit: int) -> None:
         )
 
 
+def check_tool_call_ids(message: Mapping[str, Any]) -> None:
+    """Refuse a tool call whose `id` is there but is not a string (a number such as `1.5`).
+
+    Such an id cannot be answered: the result's `toolCallId` would be empty, so Vapi could
+    not match it, and the stored results, which are kept by id, would be skipped. Integer
+    ids are read as their digits, as before.
+
+    Raises:
+        BadRequest: naming the field, e.g. `message.toolCallList[0].id`.
+    """
+    if message.get("type") != "tool-calls":
+        return
+    for key in ("toolCallList", "toolWithToolCallList", "toolCalls"):
+        items = message.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else ()):
+            field = f"message.{key}[{index}]"
+            if key == "toolWithToolCallList" and isinstance(item, Mapping):
+                item, field = item.get("toolCall"), f"{field}.toolCall"
+            tool_call_id = item.get("id") if isinstance(item, Mapping) else None
+            if tool_call_id is None or (
+                isinstance(tool_call_id, str | int) and not isinstance(tool_call_id, bool)
+            ):
+                continue
+            raise BadRequest(
+                f"{field}.id must be a string, not {_json_kind(tool_call_id)}: "
+                "a tool call is answered by its id"
+            )
+
+
 def _json(value: object) -> bytes:
     try:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -328,7 +358,7 @@ def _json(value: object) -> bytes:
 
 
 def _json_kind(value: object) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    names = {list: "an array", dict: "an object", str: "a string", bool: "a boolean"}
     return "null" if value is None else names.get(type(value), "a number")
 
 

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from receiver import Receiver
@@ -103,3 +104,36 @@ def test_a_stored_result_for_another_tool_is_not_answered(tmp_path: Path) -> Non
     assert first.json()["results"][0]["result"] == "SECRET ORDER DATA for A-1"
     assert repeat.json() == first.json()
     assert runs == ["lookup_order"]
+
+
+@pytest.mark.parametrize("bad_id", [1.5, True, {"id": "tc-1"}, ["tc-1"]])
+@pytest.mark.parametrize(
+    ("shape", "field"),
+    [
+        ("toolCallList", "message.toolCallList[0].id"),
+        ("toolWithToolCallList", "message.toolWithToolCallList[0].toolCall.id"),
+    ],
+)
+def test_a_tool_call_id_that_is_not_a_string_is_a_400_and_runs_nothing(
+    tmp_path: Path, bad_id: object, shape: str, field: str
+) -> None:
+    receiver, runs = _receiver(tmp_path)
+    call = {"id": bad_id, "function": {"name": "get_time"}}
+    if shape == "toolCallList":
+        message = {"type": "tool-calls", "toolCallList": [call]}
+    else:
+        message = {"type": "tool-calls", "toolWithToolCallList": [{"toolCall": call}]}
+    with TestClient(receiver.app) as client:
+        response = _post(client, message, "org-s")
+    assert response.status_code == 400
+    assert f"{field} must be a string" in response.json()["error"]
+    assert runs == []
+
+
+def test_an_integer_tool_call_id_is_answered_by_its_digits(tmp_path: Path) -> None:
+    receiver, runs = _receiver(tmp_path)
+    message = {"type": "tool-calls", "toolCallList": [{"id": 7, "function": {"name": "get_time"}}]}
+    with TestClient(receiver.app) as client:
+        response = _post(client, message, "org-s")
+    assert response.json()["results"][0]["toolCallId"] == "7"
+    assert runs == ["get_time"]
