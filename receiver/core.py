@@ -319,7 +319,12 @@ def too_large(limit: int) -> str:
 
 
 def _json(value: object) -> bytes:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # an answer built without the models, e.g. a fallback set to inf
+        logger.error("the answer held an infinite or NaN number; sent null in its place")
+        finite = json.loads(json.dumps(value), parse_constant=lambda _: None)
+        text = json.dumps(finite, ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode()
     except UnicodeEncodeError:  # a handler's text held half a surrogate pair: send the rest

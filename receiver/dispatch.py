@@ -29,6 +29,8 @@ import anyio
 import anyio.to_thread
 
 from receiver.config import ReceiverConfig
+from receiver.errors import Unauthorized
+from receiver.inbox.keys import tool_result_key
 from receiver.log import describe, logger, message_fields
 from receiver.models import (
     FunctionCallMessage,
@@ -47,6 +49,7 @@ from receiver.responses import (
     stringify_result,
 )
 from receiver.tools import ToolError
+from receiver.verification import Level, winning_levels
 
 #: What a voice-request handler may return: PCM bytes, or chunks of them to stream.
 AudioAnswer = bytes | AsyncIterable[bytes]
@@ -69,10 +72,11 @@ one request with many calls cannot take every tool thread."""
 
 
 class ToolReplay(Protocol):
-    """Runs a tool call at most once per `toolCallId` (see `receiver.inbox.replay`)."""
+    """Runs a tool call at most once per key (see `receiver.inbox.replay`)."""
 
     async def run(
         self,
+        key: str,
         tool_call: ToolCall,
         message: Message,
         compute: Callable[[], Awaitable[ToolCallResult]],
@@ -184,11 +188,23 @@ class Dispatcher:
     async def _run_tool_once(
         self, tool_call: ToolCall, message: Message, at_once: asyncio.Semaphore
     ) -> ToolCallResult:
-        if self.replay is None or not tool_call.id:
+        levels = self._levels(message) if self.replay is not None and tool_call.id else None
+        if self.replay is None or levels is None:
             return await self._run_tool(tool_call, message, at_once)
-        return await self.replay.run(
-            tool_call, message, functools.partial(self._run_tool, tool_call, message, at_once)
-        )
+        key = tool_result_key(message.raw, tool_call, levels)
+        compute = functools.partial(self._run_tool, tool_call, message, at_once)
+        return await self.replay.run(key, tool_call, message, compute)
+
+    def _levels(self, message: Message) -> list[Level] | None:
+        """The levels that let the message in; `None` when its ids disagree.
+
+        A verified message always has them; in insecure mode, where nothing was verified,
+        ids that disagree name no level, so its tool calls are run without the store.
+        """
+        try:
+            return winning_levels(message.raw, self._config)
+        except Unauthorized:
+            return None
 
     async def _run_tool(
         self, tool_call: ToolCall, message: Message, at_once: asyncio.Semaphore
