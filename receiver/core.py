@@ -28,8 +28,8 @@ from receiver.errors import PayloadTooLarge, RequestError, Unauthorized
 from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.log import describe, logger, message_fields
-from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
+from receiver.models.catalogue import JSON, SPECS
 from receiver.recording import Recorder, credential_headers
 from receiver.registry import HandlerRegistry
 from receiver.responses._base import without_surrogates
@@ -41,8 +41,6 @@ from receiver.verification import (
     verify_any,
 )
 
-JSON: Final = "application/json"
-PCM: Final = "application/octet-stream"
 _ACK: Final = b"{}"
 
 UNVERIFIED_LARGE_BODIES: Final = 4
@@ -252,7 +250,8 @@ class ReceiverCore:
         self, raw: dict[str, Any], headers: Mapping[str, str], body: bytes
     ) -> Outcome:
         kind: str = raw["type"]
-        if kind not in REQUEST_TYPES:
+        spec = SPECS.get(kind)
+        if spec is None or not spec.request:
             background = self._observer_task(raw)
             if background is None or self.inbox is None:
                 return Outcome(200, _ACK, background=background)
@@ -276,7 +275,7 @@ class ReceiverCore:
 
     def _observer_task(self, raw: dict[str, Any]) -> Callable[[], Awaitable[None]] | None:
         kind: str = raw["type"]
-        if kind not in KNOWN_TYPES and kind not in self._unknown_types_seen:
+        if kind not in SPECS and kind not in self._unknown_types_seen:
             self._unknown_types_seen.add(kind)
             shown = kind[:100]  # the sender's text: bounded, and escaped by the logger
             logger.warning("unknown message type %r acknowledged (logged once per type)", shown)
@@ -307,9 +306,10 @@ class ReceiverCore:
 
     @staticmethod
     def _answer(kind: str, answer: object) -> Outcome:
-        if kind == "voice-request":
+        media_type = SPECS[kind].media_type
+        if media_type != JSON:
             assert isinstance(answer, bytes | AsyncIterable)
-            return Outcome(200, answer, PCM)
+            return Outcome(200, answer, media_type)
         return Outcome(200, _json(answer))
 
 

@@ -32,20 +32,14 @@ from receiver.config import ReceiverConfig
 from receiver.errors import Unauthorized
 from receiver.inbox.keys import tool_result_key
 from receiver.log import describe, logger, message_fields
-from receiver.models import (
-    FunctionCallMessage,
-    Message,
-    ToolCall,
-    ToolCallsMessage,
-    normalise_tool_calls,
-)
-from receiver.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
+from receiver.models import FunctionCallMessage, Message, ToolCall, ToolCallsMessage
+from receiver.models.catalogue import PCM, SPECS
+from receiver.registry import HandlerEntry, HandlerRegistry
 from receiver.responses import (
     InvalidAnswer,
     ToolCallResult,
     ToolResult,
     answer_to_json,
-    safe_answer,
     stringify_result,
 )
 from receiver.tools import ToolError
@@ -101,8 +95,9 @@ class Dispatcher:
     async def respond(self, message: Message) -> Answer:
         """The answer to a request-type message, always in the shape Vapi expects."""
         kind = message.type
+        spec = SPECS[kind]
         entry = self._registry.responder(kind)
-        if entry is None and kind in TOOL_TYPES:
+        if entry is None and spec.tools:
             return await self._answer_tools(message)
         if entry is None:
             logger.error(
@@ -112,17 +107,14 @@ class Dispatcher:
                 extra=_fields(message),
             )
             return self.fallback(kind, message.raw)
-        budget = (
-            self._config.assistant_request_timeout
-            if kind == "assistant-request"
-            else self._config.request_timeout
-        )
+        assert spec.budget is not None, f"{kind} is not a request type"
+        budget: float = getattr(self._config, spec.budget)
         started = time.perf_counter()
         deadline = asyncio.timeout(budget)  # unlike wait_for, no task per answer
         try:
             async with deadline:
                 value = await self._call(entry, message, self.request_threads)
-                if kind == "voice-request":  # reading sync chunks is part of the answer
+                if spec.media_type == PCM:  # reading sync chunks is part of the answer
                     value = await self._audio(value, entry, message)
         except TimeoutError as exc:
             if not deadline.expired():  # the handler's own timeout, not our budget
@@ -136,7 +128,7 @@ class Dispatcher:
             await self._report_failure(exc, message)
             return self.fallback(kind, message.raw)
         _log_latency(message, started, budget)
-        if kind == "voice-request":
+        if spec.media_type == PCM:
             return value  # type: ignore[no-any-return]
         try:
             return answer_to_json(kind, value)
@@ -255,14 +247,12 @@ class Dispatcher:
                 from it, so that the fallback still holds one error per `toolCallId`
                 (docs/protocol.md#tool-calls), even when the message did not fit its model.
         """
-        if kind == "assistant-request" and self._config.assistant_request_fallback is not None:
-            return dict(self._config.assistant_request_fallback)
-        if kind == "voice-request":
-            return b""
-        if kind == "tool-calls" and raw is not None:
-            calls = normalise_tool_calls(raw, decode_arguments=False)
-            return safe_answer(kind, tool_calls=[(call.id, call.name) for call in calls])
-        return safe_answer(kind)
+        spec = SPECS[kind]
+        configured = getattr(self._config, spec.fallback_setting) if spec.fallback_setting else None
+        if configured is not None:
+            return dict(configured)
+        assert spec.fallback is not None, f"{kind} is not a request type"
+        return spec.fallback(raw if raw is not None else {})
 
     async def _audio(self, value: object, entry: HandlerEntry, message: Message) -> AudioAnswer:
         """PCM bytes, or a stream of them, from what a voice-request handler returned.

@@ -51,7 +51,6 @@ FEATURE_OF_TYPE: Final[Mapping[str, str]] = {
     "knowledge-base-request": "knowledge_base",
     "call.endpointing.request": "endpointing",
 }
-_TOOL_TYPES: Final = frozenset({"tool-calls", "function-call"})
 #: Shown of a payload value in a refusal: enough to recognise an id, bounded for hostile input.
 _MAX_SHOWN: Final = 64
 
