@@ -60,9 +60,12 @@ def test_secret_and_secrets_combine(tmp_path: Path) -> None:
     [
         ("[assistants.asst-1]\n", "[assistants.asst-1] has no credential"),
         ('[assistants.asst-1]\nsecert = "x"\n', "[assistants.asst-1]: unknown key `secert`"),
-        ('[org]\nsecret = ""\n', "[org]: `secret` must hold non-empty strings"),
+        ('[org]\nsecret = ""\n', "[org]: `secret` must be a non-empty string"),
         ('[org]\nsecrets = "x"\n', "[org]: `secrets` must be a list"),
-        ('[org]\nsecrets = ["ok", 3]\n', "[org]: `secrets` must hold non-empty strings"),
+        (
+            '[org]\nsecrets = ["ok", 3]\n',
+            "[org]: `secrets` must be a list of non-empty strings (item 2 is not)",
+        ),
         ('[orgg]\nsecret = "x"\n', "the top level: unknown key `orgg`"),
         ('phone_numbers = "x"\n', "[phone_numbers] must be a table"),
         (
