@@ -5,8 +5,8 @@ Each table of the configuration file (a level, a credential, `[receiver]`, `[inb
 is no number and `1` no boolean), because a typo that is silently ignored or converted leaves
 a receiver configured differently from what its owner reads in the file. Pydantic reports a
 mistake at a location tuple such as `("org", "credentials", 1, "hmac", "algorithm")`; a user
-fixes a file by table and key, so `describe` says `[[org.credentials]] #2 (hmac): \\`algorithm\\`
-is required` instead, with the close known key when one was misspelt.
+fixes a file by table and key, so `describe` says "[[org.credentials]] #2 (hmac): `algorithm`
+is required" instead, and names the known key closest to one that was misspelt.
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ class _Entry(Table):
         """The credential object, whose own checks of the values name `where` and the type.
 
         Raises:
-            ConfigError: e.g. `vapi.toml: [[org.credentials]] #1 (hmac): \\`algorithm\\`
-                must be one of sha256, sha512, sha1`.
+            ConfigError: e.g. "vapi.toml: [[org.credentials]] #1 (hmac): `algorithm`
+                must be one of sha256, sha512, sha1".
         """
         options = self.options()
         kind = options.pop("type")
