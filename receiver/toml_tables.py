@@ -50,7 +50,7 @@ class _Place:
     tag: str = ""
     table: Any = None
     key: str | None = None
-    field: FieldInfo | None = None
+    info: FieldInfo | None = None
     rest: tuple[int | str, ...] = ()
 
 
@@ -86,7 +86,7 @@ def _line(detail: ErrorDetails, place: _Place, top: str) -> str:
         return f"{label}: `{key}` is required"
     if kind == "value_error":
         return f"{label}: `{key}`: {detail.get('ctx', {}).get('error')}"
-    words = place.field.description if place.field and place.field.description else None
+    words = place.info.description if place.info and place.info.description else None
     if words is None:
         return f"{label}: `{key}`: {detail['msg']}"
     item = f" (item {int(place.rest[0]) + 1} is not)" if place.rest else ""
@@ -141,7 +141,7 @@ def _place(root: Any, loc: tuple[int | str, ...]) -> _Place:
                 place.path.append(str(part))
                 kind = found.annotation
                 continue
-            place.table, place.key, place.field = kind, str(part), found
+            place.table, place.key, place.info = kind, str(part), found
             place.rest = tuple(loc[index + 1 :])
             return place
     place.table = _bare(kind)
