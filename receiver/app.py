@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -80,9 +80,13 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
             logger.warning("refused with %d: %s", error.status, error.message)
             return _send(core.refusal(error, request.headers), allow_post=error.status == 405)
         # Screened before the body is read: a stranger's body is never read.
-        outcome = await core.receive(
-            request.headers, request.stream(), method=request.method, url=str(request.url)
-        )
+        try:
+            outcome = await core.receive(
+                request.headers, request.stream(), method=request.method, url=str(request.url)
+            )
+        except ClientDisconnect:  # nobody to answer; anyone can do it, so no traceback
+            logger.info("the client disconnected before its body arrived")
+            return Response(status_code=400)
         return _send(outcome)
 
     return endpoint

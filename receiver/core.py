@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -24,7 +24,7 @@ from receiver.authentication import Verified, authenticate
 from receiver.config import ReceiverConfig, check_tool_tables
 from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
-from receiver.errors import PayloadTooLarge, RequestError, Unauthorized
+from receiver.errors import PayloadTooLarge, RequestError, RequestTimeout, Unauthorized
 from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.log import describe, logger, message_fields
@@ -47,6 +47,12 @@ UNVERIFIED_LARGE_BODIES: Final = 4
 """Bodies above `max_unverified_parse_bytes` read at once while only their signature can say
 who sent them (HMAC); more wait their turn. Memory before authentication stays within about
 this many times `max_body_bytes`, however many strangers send."""
+
+UNVERIFIED_BODY_SECONDS: Final = 10.0
+"""How long a large body that only its HMAC signature can vouch for may take, from the moment
+it passes `max_unverified_parse_bytes`: waiting for a turn, the rest of the body and its check.
+Without it, four senders that stop sending would hold every turn for ever. Vapi sends a
+megabyte in well under a second."""
 
 DECODE_IN_THREAD_BYTES: Final = 256 * 1024
 """Bodies above this are authenticated (decoded, and HMAC-checked) in a worker thread:
@@ -98,6 +104,7 @@ class ReceiverCore:
         self._single_valued = single_valued_headers(config)
         self._checked = False
         self._unverified_bodies = anyio.Semaphore(UNVERIFIED_LARGE_BODIES)
+        self.unverified_body_seconds = UNVERIFIED_BODY_SECONDS
         self._decoders = anyio.CapacityLimiter(DECODE_THREADS)
 
     def check_configuration(self) -> None:
@@ -190,24 +197,37 @@ class ReceiverCore:
 
         Raises:
             PayloadTooLarge: past `max_body_bytes`, before the rest is read.
+            RequestTimeout: such a large body, with its turn, took longer than
+                `unverified_body_seconds`.
             Unauthorized: a large body that no credential accepts.
         """
-        limit, small = self.config.max_body_bytes, self.config.max_unverified_parse_bytes
+        small = self.config.max_unverified_parse_bytes
         body = bytearray()  # grows in place: no list of chunks to join into a second copy
-        async with AsyncExitStack() as turn:  # a turn among the unknown senders' large bodies
-            waiting = not known
-            async for chunk in chunks:
-                body += chunk
-                if len(body) > limit:
-                    raise PayloadTooLarge(too_large(limit))
-                if waiting and len(body) > small:
-                    await turn.enter_async_context(self._unverified_bodies)
-                    waiting = False
+        stream = aiter(chunks)
+        async for chunk in stream:
+            self._append(body, chunk)
             if not known and len(body) > small:
-                verify_any(
-                    RequestView(request.headers, body, request.method, request.url), self.config
-                )
+                break  # a stranger's large body: the rest only with a turn, and in time
+        else:
+            return bytes(body)
+        try:
+            with anyio.fail_after(self.unverified_body_seconds):
+                async with self._unverified_bodies:  # a turn among the strangers' large bodies
+                    async for chunk in stream:
+                        self._append(body, chunk)
+                    view = RequestView(request.headers, body, request.method, request.url)
+                    verify_any(view, self.config)
+        except TimeoutError:
+            raise RequestTimeout(
+                f"a body that only its signature can vouch for did not arrive and pass its "
+                f"check within {self.unverified_body_seconds:g} s"
+            ) from None
         return bytes(body)  # a copy, made only once the sender is known
+
+    def _append(self, body: bytearray, chunk: bytes) -> None:
+        body += chunk
+        if len(body) > self.config.max_body_bytes:
+            raise PayloadTooLarge(too_large(self.config.max_body_bytes))
 
     def _screen(self, headers: Mapping[str, str]) -> tuple[dict[str, str], bool]:
         """`authentication.screen`, and whether the headers alone accepted the sender in full

@@ -67,6 +67,10 @@ class MethodNotAllowed(RequestError):
     status = 405
 
 
+class RequestTimeout(RequestError):
+    status = 408
+
+
 class PayloadTooLarge(RequestError):
     status = 413
 

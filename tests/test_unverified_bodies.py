@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from starlette.types import Message as AsgiMessage
 
 from receiver import Receiver
 from receiver.core import UNVERIFIED_LARGE_BODIES
+from receiver.credentials import HmacCredential
 from receiver.testing import make_message
 
 SECRET = "org-secret-value"
@@ -153,3 +156,67 @@ def test_a_small_request_is_answered_while_a_large_body_is_decoded() -> None:
     assert status == 200
     assert still_decoding, "the small request waited for the large one to be decoded"
     assert waited < 0.3
+
+
+def test_senders_that_stop_sending_lose_their_turn_in_time() -> None:
+    """Four strangers that stall mid-body would otherwise hold every turn for ever."""
+    receiver = hmac_receiver()
+    receiver.core.unverified_body_seconds = 0.5
+    credential = receiver.config.phone_numbers["pn-1"].credentials[0]
+    assert isinstance(credential, HmacCredential)
+    genuine = json.dumps(
+        make_message("end-of-call-report", phone_number_id="pn-1", call__pad="a" * CHUNK)
+    ).encode()
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield b'{"message":{"type":"status-update","pad":"' + b"a" * CHUNK
+        await asyncio.sleep(60)  # never sends the rest
+        yield b'"}}'
+
+    async def at_once(body: bytes) -> AsyncIterator[bytes]:
+        yield body
+
+    async def scenario() -> tuple[list[int], int, float]:
+        stalling = [
+            asyncio.create_task(post_stream(receiver, forged_headers(), stalled()))
+            for _ in range(UNVERIFIED_LARGE_BODIES)
+        ]
+        await asyncio.sleep(0.1)  # every turn is taken
+        signed = [(b"content-type", b"application/json")] + [
+            (name.encode(), value.encode()) for name, value in credential.sign(genuine).items()
+        ]
+        started = time.perf_counter()
+        status = await asyncio.wait_for(post_stream(receiver, signed, at_once(genuine)), 10)
+        waited = time.perf_counter() - started
+        return await asyncio.wait_for(asyncio.gather(*stalling), 10), status, waited
+
+    stalled_statuses, status, waited = asyncio.run(scenario())
+    assert stalled_statuses == [408] * UNVERIFIED_LARGE_BODIES
+    assert status == 200
+    assert waited < 2
+
+
+def test_a_client_that_disconnects_mid_body_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="vapi_receiver")
+    receiver = hmac_receiver()
+    scope: dict[str, Any] = {
+        "type": "http",
+        "method": "POST",
+        "path": "/vapi",
+        "headers": [(b"content-type", b"application/json"), (b"x-vapi-secret", SECRET.encode())],
+        "query_string": b"",
+    }
+    messages: list[AsgiMessage] = [
+        {"type": "http.request", "body": b'{"message":', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+
+    async def receive() -> AsgiMessage:
+        return messages.pop(0)
+
+    async def send(message: AsgiMessage) -> None:
+        pass
+
+    asyncio.run(receiver.app(scope, receive, send))  # raises nothing
+    assert "disconnected before its body arrived" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
