@@ -24,7 +24,7 @@ from receiver.dispatch import Dispatcher
 from receiver.errors import BadRequest, RequestError, Unauthorized
 from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox, InboxUnavailable
-from receiver.jsontext import decode_json
+from receiver.jsontext import decode_json, json_kind
 from receiver.log import describe, logger, message_fields
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
@@ -279,10 +279,10 @@ def read_envelope(body: bytes) -> dict[str, Any]:
             raise BadRequest(f"body is not valid UTF-8 (byte {bad.start})") from None
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(envelope, dict):
-        raise BadRequest(f"body must be a JSON object, not {_json_kind(envelope)}")
+        raise BadRequest(f"body must be a JSON object, not {json_kind(envelope)}")
     message = envelope.get("message")
     if not isinstance(message, dict):
-        found = "missing" if message is None else _json_kind(message)
+        found = "missing" if message is None else json_kind(message)
         raise BadRequest(f'body must have a "message" object ({found})')
     kind = message.get("type")
     if kind is None and ("toolCallList" in message or "toolWithToolCallList" in message):
@@ -320,11 +320,6 @@ def _json(value: object) -> bytes:
     except UnicodeEncodeError:  # a handler's text held half a surrogate pair: send the rest
         logger.warning("the answer held unpaired UTF-16 surrogates; sent U+FFFD in their place")
         return without_surrogates(text).encode()
-
-
-def _json_kind(value: object) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
-    return "null" if value is None else names.get(type(value), "a number")
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -54,7 +54,7 @@ T = TypeVar("T")
 
 
 class ToolReplay(Protocol):
-    """Runs a tool call at most once per `toolCallId` (see `receiver.inbox.replay`)."""
+    """Runs a tool call at most once per `toolCallId` (see `receiver.inbox.repeated_tool_calls`)."""
 
     async def run(
         self,

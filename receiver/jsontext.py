@@ -10,6 +10,7 @@ so neither UTF-8 nor SQLite can hold them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from pydantic_core import from_json
@@ -35,6 +36,21 @@ def decode_json(data: bytes | str) -> object:
         return from_json(data, allow_inf_nan=False, cache_strings=True)
     except ValueError as exc:
         raise ValueError(_reason(str(exc))) from None
+
+
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, in an error message's words: "an array", "null", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return "an object" if isinstance(value, Mapping) else type(value).__name__
 
 
 def _reason(message: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol
 
 from receiver.errors import ReceiverError, RequestError
 from receiver.inbox.keys import delivery_key
-from receiver.inbox.replay import ToolResultReplay
+from receiver.inbox.repeated_tool_calls import ToolResultReplay
 from receiver.inbox.settings import InboxConfig
 from receiver.inbox.store import Delivery, InboxStore, Status
 from receiver.inbox.thread import StoreThread

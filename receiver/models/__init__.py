@@ -6,7 +6,7 @@ inside (call, phone number, artifact, ...) and the normalised `ToolCall` are her
 
 from __future__ import annotations
 
-from receiver.models.base import REDACTED, Timestamp, VapiModel, is_secret_key, redact
+from receiver.models.base import REDACTED, InboundModel, Timestamp, is_secret_key, redact
 from receiver.models.messages import (
     MESSAGE_MODELS,
     AssistantRequestMessage,
@@ -95,6 +95,7 @@ __all__ = [
     "FunctionCallMessage",
     "HandoffDestinationRequestMessage",
     "HangMessage",
+    "InboundModel",
     "KnowledgeBaseRequestMessage",
     "LanguageChangeDetectedMessage",
     "Message",
@@ -117,7 +118,6 @@ __all__ = [
     "TransferUpdateMessage",
     "UnknownMessage",
     "UserInterruptedMessage",
-    "VapiModel",
     "VoiceInputMessage",
     "VoiceRequestMessage",
     "decode_arguments",

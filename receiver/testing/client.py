@@ -28,7 +28,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from receiver.credentials import SECRET_HEADER
-from receiver.oauth import FORM
 from receiver.samples.factories import make_message
 from receiver.signing import (
     AttachedCredential,
@@ -36,6 +35,7 @@ from receiver.signing import (
     TokenUnavailable,
     winning_credential,
 )
+from receiver.token_endpoint import FORM
 
 if TYPE_CHECKING:
     from httpx2 import Response
