@@ -254,6 +254,27 @@ def test_pending_deliveries_of_a_dead_worker_run_when_the_server_starts(tmp_path
     assert rows(path)[0]["status"] == "done"
 
 
+def test_a_stored_body_is_read_by_the_rules_it_was_received_by(tmp_path: Path) -> None:
+    """A body in the inbox file that the receiver would have refused (here NaN, which
+    `json.loads` accepts) is parked as unreadable, and no handler runs on it."""
+    path = tmp_path / "inbox.sqlite3"
+    body = body_of(make_message("status-update"))[:-2] + b', "duration": NaN}}'
+    store = InboxStore.open(str(path))
+    store.add(key="k", kind="status-update", call_id="c", body=body, owner="dead", lease=0)
+    store.close()
+    receiver = receiver_at(path)
+    handled: list[Any] = []
+    receiver.on("status-update")(lambda message: handled.append(message))
+    with TestClient(receiver.app):  # runs the lifespan, which starts the sweep
+        deadline = time.monotonic() + 10
+        while rows(path)[0]["status"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    [row] = rows(path)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "stored body unreadable" in row["error"]
+    assert handled == []
+
+
 def test_a_running_delivery_stays_claimed_while_its_lease_is_renewed(tmp_path: Path) -> None:
     clock = Clock()
     path = str(tmp_path / "inbox.sqlite3")
