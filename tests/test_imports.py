@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each import runs in a fresh interpreter
+
 
 @pytest.mark.parametrize(
     "statement",

@@ -22,7 +22,7 @@ from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox
 from receiver.models import Message, parse_message
 from receiver.testing import make_message
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 
