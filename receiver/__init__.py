@@ -7,6 +7,7 @@ are in `receiver.models`, answers in `receiver.responses`, the test kit in `rece
 
 from __future__ import annotations
 
+from receiver.authentication import Verified, authenticate
 from receiver.call_handler import CallHandler
 from receiver.config import LevelConfig, ReceiverConfig, config_from_env, load_config
 from receiver.core import Outcome
@@ -27,6 +28,8 @@ __all__ = [
     "RegistrationError",
     "RequestError",
     "ToolError",
+    "Verified",
+    "authenticate",
     "config_from_env",
     "load_config",
     "tool",

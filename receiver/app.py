@@ -6,8 +6,8 @@ decision about the message is the core's, so both paths answer errors in one sha
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from receiver.core import Outcome, ReceiverCore
+from receiver.core import Outcome, ReceiverCore, too_large
 from receiver.errors import (
     ConfigError,
     MethodNotAllowed,
@@ -35,7 +35,7 @@ def build_app(
     path: str = "/vapi",
     health_path: str | None = "/health",
     ready_path: str | None = "/ready",
-    on_startup: Callable[[], None] | None = None,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
     """A Starlette app: the webhook at `path`, and the probes an orchestrator polls.
 
@@ -45,7 +45,7 @@ def build_app(
         health_path: Liveness: 200 while the process serves; `None` serves none.
         ready_path: Readiness: 503 with the reason while deliveries cannot be stored
             (`ReceiverCore.unavailable`), else 200; `None` serves none.
-        on_startup: Run once the server starts, before the first request.
+        lifespan: `Receiver.lifespan`: the start-up checks and the inbox's serving work.
 
     Raises:
         ConfigError: two of these, or an OAuth2 token endpoint, share a path: all but the
@@ -64,21 +64,6 @@ def build_app(
         for route in token_routes(core.config)
     )
     routes = _distinct_paths(served)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        try:
-            core.check_configuration()
-        except ConfigError as error:
-            # Said on one line of its own: under uvicorn it would otherwise be the last line
-            # of a long traceback, followed by "Application startup failed".
-            logger.error("configuration error, not serving: %s", error)
-            raise
-        if on_startup:
-            on_startup()
-        async with core.serving():  # the inbox's recovery, retries and purge
-            yield
-
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -90,13 +75,13 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
         try:
             _check_method(request)
             _check_content_type(request)
-            core.screen(request.headers)  # a stranger's body is never read
-            body = await _read_body(request, limit)
+            _check_length(request, limit)
         except RequestError as error:
             logger.warning("refused with %d: %s", error.status, error.message)
             return _send(core.refusal(error, request.headers), allow_post=error.status == 405)
-        outcome = await core.handle(
-            request.headers, body, method=request.method, url=str(request.url)
+        # Screened before the body is read: a stranger's body is never read.
+        outcome = await core.receive(
+            request.headers, request.stream(), method=request.method, url=str(request.url)
         )
         return _send(outcome)
 
@@ -142,23 +127,11 @@ def _check_content_type(request: Request) -> None:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it is known to exceed `limit`, before it is all read."""
+def _check_length(request: Request, limit: int) -> None:
+    """Refuse a body whose declared length exceeds `limit`, before reading any of it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(_too_large(limit))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(_too_large(limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> str:
-    return f"body exceeds the {limit} byte limit (max_body_bytes)"
+        raise PayloadTooLarge(too_large(limit))
 
 
 def _send(outcome: Outcome, *, allow_post: bool = False) -> Response:

@@ -17,6 +17,7 @@ from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import Unauthorized
 from receiver.message_types import DEFAULT_SERVER_MESSAGES, INFORMATIONAL_TYPES, REQUEST_TYPES
+from receiver.models.catalogue import SPECS
 from receiver.samples import MESSAGE_TYPES, make_message
 from receiver.vapi_objects import (
     Finding,
@@ -110,7 +111,7 @@ class Row:
 
     @property
     def request(self) -> bool:
-        return self.message_type in REQUEST_TYPES
+        return SPECS[self.message_type].request
 
 
 @dataclass(frozen=True)
@@ -269,13 +270,6 @@ def _key(setting: ServerSetting) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _ordered_types() -> list[str]:
-    """Request types, then informational ones; the factories' order, then the rest."""
-    known = [t for t in MESSAGE_TYPES if t in REQUEST_TYPES or t in INFORMATIONAL_TYPES]
-    order = known + sorted((REQUEST_TYPES | INFORMATIONAL_TYPES) - set(known))
-    return [t for t in order if t in REQUEST_TYPES] + [t for t in order if t not in REQUEST_TYPES]
-
-
 # -- one row per type --------------------------------------------------------------------------
 
 
@@ -287,7 +281,7 @@ def _rows(
     public_url: str | None,
 ) -> Iterable[Row]:
     tools = _scenario_tools(config, objects, assistant)
-    for message_type in _ordered_types():
+    for message_type in (*REQUEST_TYPES, *INFORMATIONAL_TYPES):
         names: Sequence[tuple[str, ServerSetting | None]] = [("", None)]
         if message_type == "tool-calls":
             names = tools

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, TypeVar, overload
 
@@ -143,8 +144,64 @@ class Receiver:
 
     @cached_property
     def app(self) -> Starlette:
-        """The ASGI app: `uvicorn my_module:receiver.app`, or `app = receiver.app`."""
-        return build_app(self.core, path=self.path, on_startup=self.log_startup)
+        """The ASGI app: `uvicorn my_module:receiver.app`, or `app = receiver.app`.
+
+        Its lifespan is `lifespan`; mounted in another app, that lifespan never runs by
+        itself: use `mount`, or enter `lifespan` in the host's own.
+        """
+        return build_app(self.core, path=self.path, lifespan=self.lifespan)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """Everything that lasts as long as the server: enter it in your app's lifespan.
+
+        Checks the configuration against the registered tools, logs what is configured,
+        then runs the inbox's work until exit: recovery of deliveries left pending by a
+        crash, retries, lease renewal and the purge. While it is not entered, the inbox
+        refuses informational deliveries with 503 rather than acknowledge work that nothing
+        would retry. `FastAPI(lifespan=receiver.lifespan)` works as it is; inside a lifespan
+        of your own, `async with receiver.lifespan(): yield`.
+
+        Args:
+            app: The app whose lifespan this is; unused, and there so that Starlette and
+                FastAPI can call it as theirs.
+
+        Raises:
+            ConfigError: a `[tools.X]` entry names no registered tool.
+        """
+        try:
+            self.core.check_configuration()
+        except ConfigError as error:
+            # Said on one line of its own: under uvicorn it would otherwise be the last line
+            # of a long traceback, followed by "Application startup failed".
+            logger.error("configuration error, not serving: %s", error)
+            raise
+        self.log_startup()
+        async with self.core.serving():
+            yield
+
+    def mount(self, app: Starlette, path: str) -> None:
+        """Serve this receiver under `path` of an existing Starlette or FastAPI app.
+
+        Mounts `self.app` and wraps the host's lifespan around `lifespan`, which a plain
+        `app.mount` would never run. The host's lifespan is entered first and left last, so
+        that what it sets up (a database pool, a client) is there for every handler the
+        inbox runs, including those it finishes at shut-down. Call it before the app starts.
+
+        Args:
+            app: The host app; `FastAPI` is a `Starlette`.
+            path: The mount point, e.g. `"/hooks"`: the webhook is then at `/hooks/vapi`
+                (`/hooks` + the `path` this receiver was created with).
+        """
+        host = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(outer: Starlette) -> AsyncIterator[Any]:  # the host's state
+            async with host(outer) as state, self.lifespan(outer):
+                yield state
+
+        app.router.lifespan_context = lifespan
+        app.mount(path, self.app)
 
     def log_startup(self) -> None:
         """Say what is configured (names of levels, never secrets) and what is not handled."""

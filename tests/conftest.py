@@ -5,16 +5,20 @@ CI runs them all:
 
 - `sdk`: checks against `vapi-server-sdk`, the schema oracle, whose import alone takes about
   30 s. Tests that use the `sdk` or `sdk_union` fixtures get the marker here.
-- `slow`: tests that start a subprocess or a real server (uvicorn, a crash and a restart).
+- `slow`: tests that take seconds: a subprocess, a real server, a kill -9 and a restart, a
+  long property search. Marked by hand.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.served import close_served
 
 SDK_FIXTURES = frozenset({"sdk", "sdk_union"})
 """Fixtures that import the SDK; a test using one is marked `sdk`."""
@@ -38,3 +42,9 @@ def _no_receiver_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.delenv("VAPI_SERVER_SECRET", raising=False)
     # Each test gets its own durable inbox, instead of ./vapi-inbox.sqlite3 in the checkout.
     monkeypatch.setenv("VAPI_INBOX_PATH", str(tmp_path / "inbox.sqlite3"))
+
+
+@pytest.fixture(autouse=True)
+def _close_served_clients() -> Iterator[None]:
+    yield
+    close_served()  # the clients `tests.served.served` opened: run their apps' shutdown

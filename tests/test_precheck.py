@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from receiver import Receiver
-from receiver import core as core_module
+from receiver import Receiver, authentication
 from receiver.config import DEFAULT_MAX_UNVERIFIED_PARSE_BYTES
 from receiver.core import Outcome
 from receiver.credentials import HmacCredential
@@ -55,13 +54,13 @@ def handle(receiver: Receiver, headers: dict[str, str], body: bytes) -> Outcome:
 def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Sizes of the bodies the core parsed."""
     sizes: list[int] = []
-    real = core_module.read_envelope
+    real = authentication.read_envelope
 
     def spy(body: bytes) -> dict[str, Any]:
         sizes.append(len(body))
         return real(body)
 
-    monkeypatch.setattr(core_module, "read_envelope", spy)
+    monkeypatch.setattr(authentication, "read_envelope", spy)
     return sizes
 
 

@@ -92,6 +92,8 @@ class Inbox:
         self._unready = ""  # what readiness last reported, to log changes only
         self._running: set[int] = set()
         self._sweeping: set[asyncio.Task[None]] = set()
+        self._serving = False
+        self._said_not_serving = False
         self.tool_results = (
             ToolResultReplay(self._store, config.tool_result_window)
             if config.tool_result_window > 0
@@ -124,8 +126,11 @@ class Inbox:
                 is the key.
 
         Raises:
-            InboxUnavailable: when the commit failed: the delivery must not be acknowledged.
+            InboxUnavailable: when the commit failed, or `serving` is not running: the
+                delivery must not be acknowledged.
         """
+        if not self._serving:
+            raise self._not_serving()
         key = delivery_key({k.lower(): v for k, v in headers.items()}, body, id_header)
         fields = message_fields(raw)
         try:
@@ -189,9 +194,11 @@ class Inbox:
     async def serving(self) -> AsyncIterator[None]:
         """Run the sweep while the server runs; on exit, let running deliveries finish."""
         sweep = asyncio.create_task(self._sweep_forever())
+        self._serving = True
         try:
             yield
         finally:
+            self._serving = False
             sweep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweep
@@ -201,6 +208,27 @@ class Inbox:
                     task.cancel()
                 await asyncio.gather(*self._sweeping, return_exceptions=True)
             await self._store.close()
+
+    def _not_serving(self) -> InboxUnavailable:
+        """The refusal of a delivery that arrives while `serving` is not running.
+
+        Acknowledging it would promise what this process would not keep: a failed handler
+        retried, a delivery left by a crash recovered, a long handler's lease renewed. Not
+        acknowledged, it stays Vapi's to send again, and the miswiring shows on the first
+        delivery instead of as silent loss. Logged once per inbox; every such delivery is
+        refused.
+        """
+        if not self._said_not_serving:
+            self._said_not_serving = True
+            logger.error(
+                "informational deliveries are refused with 503: the inbox is not serving. "
+                "Mounted in another app, the receiver's lifespan does not run by itself: use "
+                "receiver.mount(app, path), or enter receiver.lifespan() in your app's lifespan"
+            )
+        return InboxUnavailable(
+            "the receiver's inbox is not serving (its lifespan is not running); not "
+            "acknowledged, send it again"
+        )
 
     async def sweep(self) -> int:
         """Renew this worker's claims and start the deliveries that are due; how many."""
