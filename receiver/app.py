@@ -24,7 +24,7 @@ from receiver.errors import (
     UnsupportedMediaType,
 )
 from receiver.log import logger
-from receiver.oauth import oauth2_credentials, token_routes
+from receiver.token_endpoint import oauth2_credentials, token_routes
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

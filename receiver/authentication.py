@@ -16,7 +16,7 @@ from typing import Any
 from receiver.config import ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import BadRequest, RequestError, Unauthorized
-from receiver.jsontext import decode_json
+from receiver.jsontext import decode_json, json_kind
 from receiver.log import describe, logger, message_fields
 from receiver.verification import (
     Level,
@@ -162,10 +162,10 @@ def read_envelope(body: bytes) -> dict[str, Any]:
             raise BadRequest(f"body is not valid UTF-8 (byte {bad.start})") from None
         raise BadRequest(f"body is not valid JSON: {exc}") from None
     if not isinstance(envelope, dict):
-        raise BadRequest(f"body must be a JSON object, not {_json_kind(envelope)}")
+        raise BadRequest(f"body must be a JSON object, not {json_kind(envelope)}")
     message = envelope.get("message")
     if not isinstance(message, dict):
-        found = "missing" if message is None else _json_kind(message)
+        found = "missing" if message is None else json_kind(message)
         raise BadRequest(f'body must have a "message" object ({found})')
     kind = message.get("type")
     if kind is None and ("toolCallList" in message or "toolWithToolCallList" in message):
@@ -220,11 +220,6 @@ def check_tool_call_ids(message: Mapping[str, Any]) -> None:
             ):
                 continue
             raise BadRequest(
-                f"{field}.id must be a string, not {_json_kind(tool_call_id)}: "
+                f"{field}.id must be a string, not {json_kind(tool_call_id)}: "
                 "a tool call is answered by its id"
             )
-
-
-def _json_kind(value: object) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
-    return "null" if value is None else names.get(type(value), "a number")

@@ -66,7 +66,7 @@ one request with many calls cannot take every tool thread."""
 
 
 class ToolReplay(Protocol):
-    """Runs a tool call at most once per key (see `receiver.inbox.replay`)."""
+    """Runs a tool call at most once per key (see `receiver.inbox.repeated_tool_calls`)."""
 
     async def run(
         self,

@@ -12,6 +12,7 @@ SQLite can hold them).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Final
 
 from pydantic_core import from_json
@@ -114,6 +115,21 @@ def _step(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key[:50]}" if path else key[:50]
+
+
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, in an error message's words: "an array", "null", ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return "an object" if isinstance(value, Mapping) else type(value).__name__
 
 
 def _reason(message: str) -> str:

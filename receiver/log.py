@@ -35,10 +35,10 @@ def message_fields(message: Mapping[str, Any]) -> dict[str, Any]:
     call = message.get("call")
     call = call if isinstance(call, Mapping) else {}
     return {
-        "message_type": _text(message.get("type")),
-        "call_id": _text(call.get("id")),
-        "assistant_id": _text(call.get("assistantId")),
-        "phone_number_id": _text(call.get("phoneNumberId")),
+        "message_type": _short_id(message.get("type")),
+        "call_id": _short_id(call.get("id")),
+        "assistant_id": _short_id(call.get("assistantId")),
+        "phone_number_id": _short_id(call.get("phoneNumberId")),
     }
 
 
@@ -104,7 +104,7 @@ def _traceback(error: BaseException) -> str:
     return text
 
 
-def _text(value: object) -> str | None:
+def _short_id(value: object) -> str | None:
     # Ids are short strings; anything else (or something huge) is not worth logging.
     return printable(value[:100]) if isinstance(value, str) else None
 

@@ -33,10 +33,6 @@ class HandlerEntry:
     def name(self) -> str:
         return getattr(self.func, "__qualname__", repr(self.func))
 
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.func)
-
     @classmethod
     def wrap(cls, func: Callable[..., Any], what: str) -> HandlerEntry:
         _check_callable(func, what)
@@ -211,11 +207,6 @@ class HandlerRegistry:
     @property
     def tools(self) -> dict[str, ToolSpec]:
         return self._tools
-
-    def handled_types(self) -> set[str]:
-        """Types with a handler of their own (tools count for tool-calls and function-call)."""
-        handled = set(self._responders) | set(self._listeners)
-        return handled | TOOL_TYPES if self._tools else handled
 
     # -- internals -------------------------------------------------------------------------
 

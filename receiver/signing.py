@@ -13,7 +13,6 @@ fetched from the receiver's own token endpoint (`TokenSource`).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from receiver.credentials import (
     VapiSecret,
 )
 from receiver.errors import Unauthorized
+from receiver.jsontext import decode_json
 from receiver.verification import Level, winning_levels
 
 __all__ = ["AttachedCredential", "TokenSource", "TokenUnavailable", "winning_credential"]
@@ -262,7 +262,7 @@ def _side_by_side(options: Sequence[list[_Option]]) -> tuple[Credential, ...]:
 def _read_token_answer(path: str, status: int, body: bytes) -> tuple[str, float]:
     """The access token and its lifetime in seconds, from the token endpoint's answer."""
     try:
-        answer: Any = json.loads(body)
+        answer: Any = decode_json(body)
     except ValueError:
         answer = None
     if status != 200:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin, get_type_hints, overload
 
@@ -52,10 +52,6 @@ class ToolSpec:
     injected: dict[str, type] = field(default_factory=dict)
     accepts_extra: bool = False
 
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.func)
-
     def arguments(self, tool_call: ToolCall, message: Message) -> dict[str, Any]:
         """Validated keyword arguments for the function.
 
@@ -76,9 +72,6 @@ class ToolSpec:
         for name, kind in self.injected.items():
             kwargs[name] = _injection(kind, tool_call, message)
         return kwargs
-
-    def named(self, name: str) -> ToolSpec:
-        return replace(self, name=name)
 
 
 def describe_argument_errors(exc: ValidationError) -> str:

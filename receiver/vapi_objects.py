@@ -137,18 +137,18 @@ def read_phone_number(obj: Any) -> ServerSetting:
         ConfigError: the object has no `id`, the only field a request identifies it by.
     """
     data = _object(obj, "phone number")
-    keys = _strings(data.get("id"))
+    keys = nonempty_strings(data.get("id"))
     if not keys:
         raise ConfigError("a phone number object needs an `id` (its number is no identity)")
-    extra = ", ".join(_strings(data.get("name"), data.get("number")))
+    extra = ", ".join(nonempty_strings(data.get("name"), data.get("number")))
     return read_server("phone number", keys, _label("phone number", keys[0], extra), data)
 
 
 def read_assistant(obj: Any) -> ServerSetting:
     """The server setting of an assistant; one without `id` is transient (inline)."""
     data = _object(obj, "assistant")
-    keys = _strings(data.get("id"))
-    name = _strings(data.get("name"))
+    keys = nonempty_strings(data.get("id"))
+    name = nonempty_strings(data.get("name"))
     if keys:
         label = _label("assistant", keys[0], ", ".join(name))
     else:
@@ -164,8 +164,8 @@ def read_tool(obj: Any, *, inline_in: str | None = None) -> ServerSetting:
     """
     data = _object(obj, "tool")
     function = data.get("function")
-    keys = _strings(function.get("name") if isinstance(function, Mapping) else None)
-    tool_id = _strings(data.get("id"))
+    keys = nonempty_strings(function.get("name") if isinstance(function, Mapping) else None)
+    tool_id = nonempty_strings(data.get("id"))
     if not keys and not tool_id:
         raise ConfigError("a tool object needs `function.name` or an `id`")
     extra = f"inline in {inline_in}" if inline_in else ", ".join(tool_id if keys else [])
@@ -175,7 +175,7 @@ def read_tool(obj: Any, *, inline_in: str | None = None) -> ServerSetting:
 def read_org(obj: Any) -> ServerSetting:
     """The server setting of the org (the fallback for every message)."""
     data = _object(obj, "org")
-    extra = ", ".join(_strings(data.get("name"), data.get("id")))
+    extra = ", ".join(nonempty_strings(data.get("name"), data.get("id")))
     return read_server("org", (), f"org ({extra})" if extra else "org", data)
 
 
@@ -204,7 +204,7 @@ def read_server(
     """
     server = data.get("server")
     server = server if isinstance(server, Mapping) else {}
-    url = _text(server.get("url")) or _text(data.get("serverUrl"))
+    url = _nonblank(server.get("url")) or _nonblank(data.get("serverUrl"))
     url = url.strip() if url else None
     fields = [
         ("server.secret", server.get("secret")),
@@ -220,7 +220,7 @@ def read_server(
     secrets: list[str] = []
     redacted: list[str] = []
     for name, value in fields:
-        value = _text(value)
+        value = _nonblank(value)
         if value == REDACTED:
             redacted.append(name)
         elif value and value not in secrets:
@@ -231,7 +231,7 @@ def read_server(
         label=label,
         url=url,
         secrets=tuple(secrets),
-        credential_id=_text(server.get("credentialId")),
+        credential_id=_nonblank(server.get("credentialId")),
         redacted=tuple(redacted),
         auth_headers=tuple(auth_headers),
         transient=transient,
@@ -442,12 +442,13 @@ def _label(kind: str, key: str, extra: str) -> str:
     return f'{kind} "{key}"' + (f" ({extra})" if extra else "")
 
 
-def _text(value: object) -> str | None:
+def _nonblank(value: object) -> str | None:
     # Not stripped: a secret is compared byte for byte with what Vapi sends.
     return value if isinstance(value, str) and value.strip() else None
 
 
-def _strings(*values: object) -> list[str]:
+def nonempty_strings(*values: object) -> list[str]:
+    """The values that are non-empty strings, in order: ids and names read from Vapi's JSON."""
     return [v for v in values if isinstance(v, str) and v]
 
 

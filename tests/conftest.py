@@ -1,19 +1,27 @@
+"""Fixtures and hooks for every test; shared helpers are in `tests/helpers.py`.
+
+Two markers let a developer leave out the expensive tests (`pytest -m "not sdk and not slow"`);
+CI runs them all:
+
+- `sdk`: checks against `vapi-server-sdk`, the schema oracle, whose import alone takes about
+  30 s. Tests that use the `sdk` or `sdk_union` fixtures get the marker here.
+- `slow`: tests that take seconds: a subprocess, a real server, a kill -9 and a restart, a
+  long property search. Marked by hand.
+"""
+
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
-from receiver import Receiver
 from tests.served import close_served
 
-SECRET = "test-org-secret"
+SDK_FIXTURES = frozenset({"sdk", "sdk_union"})
+"""Fixtures that import the SDK; a test using one is marked `sdk`."""
 
 # Receivers built at import time or in module-scoped fixtures (before the fixture below runs)
 # keep their durable inbox out of the checkout too; the directory goes when pytest exits.
@@ -21,17 +29,10 @@ _INBOX_DIR = tempfile.TemporaryDirectory(prefix="vapi-inbox-tests-")
 os.environ["VAPI_INBOX_PATH"] = os.path.join(_INBOX_DIR.name, "inbox.sqlite3")
 
 
-def make_receiver(**options: Any) -> Receiver:
-    """A receiver with only an org secret, plus any `[receiver]` options."""
-    return Receiver(config={"org": {"secret": SECRET}, "receiver": options})
-
-
-def post(client: TestClient, envelope: dict[str, Any], secret: str = SECRET) -> Any:
-    return client.post(
-        "/vapi",
-        content=json.dumps(envelope),
-        headers={"content-type": "application/json", "x-vapi-secret": secret},
-    )
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SDK_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sdk)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx2
 
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from receiver.testing import make_message
-from tests.conftest import SECRET, make_receiver, post
+from tests.helpers import SECRET, make_receiver, post
 from tests.served import served
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}

@@ -16,7 +16,7 @@ from receiver.config import ReceiverConfig, config_from_mapping
 from receiver.credentials import HmacCredential
 from receiver.errors import BadRequest, Unauthorized
 from receiver.testing import make_message
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 
 ASSISTANT_SECRET = "assistant-secret-" + "a" * 24
 TOOL_TOKEN = "tool-token-" + "t" * 24

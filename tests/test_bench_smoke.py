@@ -18,6 +18,8 @@ from bench.load import run_load
 from bench.servers import SERVERS, UvicornSettings, post, running
 from bench.workloads import HEADERS, PATH, workloads
 
+pytestmark = pytest.mark.slow  # the benchmark servers and load generator
+
 TEMPLATES = {w.name: w.template for w in workloads()}
 SPECS = {s.name: s for s in SERVERS}
 

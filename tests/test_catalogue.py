@@ -8,7 +8,7 @@ import pytest
 
 from receiver import ReceiverConfig
 from receiver.cli import main
-from receiver.doctor import diagnose
+from receiver.diagnosis import diagnose
 from receiver.errors import RegistrationError
 from receiver.message_types import INFORMATIONAL_TYPES, KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message

@@ -17,6 +17,8 @@ from receiver.cli import main
 from receiver.testing import MESSAGE_TYPES
 from tests.live_server import free_port
 
+pytestmark = pytest.mark.slow  # runs the example app in a subprocess
+
 EXAMPLE_APP = Path(__file__).resolve().parent.parent / "example_app.py"
 SECRET = "example-app-secret-5150"
 

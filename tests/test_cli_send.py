@@ -181,7 +181,13 @@ def test_usage_errors_exit_2(
 
 @pytest.mark.parametrize(
     "argv",
-    [["--tool", "f", "--args", "[1]"], ["--tool", "f", "--args", "{nope"], ["--args", "{}"]],
+    [
+        ["--tool", "f", "--args", "[1]"],
+        ["--tool", "f", "--args", "{nope"],
+        ["--args", "{}"],
+        # NaN is not JSON: the receiver would refuse these arguments, so `send` does too.
+        ["--tool", "f", "--args", '{"n": NaN}'],
+    ],
 )
 def test_bad_tool_arguments_are_usage_errors(
     argv: list[str], capsys: pytest.CaptureFixture[str]
@@ -247,6 +253,7 @@ def _result_for(message: dict[str, Any], **result: Any) -> dict[str, Any]:
         ),
         ("assistant-request", {"answer": [1, 2]}, "must be a JSON object"),
         ("assistant-request", {"answer": b"<html>", "media_type": "text/html"}, "is not JSON"),
+        ("campaign.predial", {"answer": b'{"eligible": true, "score": NaN}'}, "is not JSON"),
         ("campaign.predial", {"answer": {"eligible": "maybe"}}, "eligible"),
         ("voice-request", {"answer": {"audio": "x"}}, "raw PCM audio, not JSON"),
         (

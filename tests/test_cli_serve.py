@@ -192,6 +192,7 @@ def health(port: int) -> int:
         return status
 
 
+@pytest.mark.slow  # `vapi-receiver serve` in a subprocess
 @pytest.mark.parametrize(
     ("program", "lines", "stream", "public"),
     [
@@ -235,6 +236,7 @@ def test_tunnel_url_is_printed_and_the_tunnel_stopped_on_exit(
     assert SECRET not in server.rest()
 
 
+@pytest.mark.slow  # `vapi-receiver serve` in a subprocess
 def test_without_a_tunnel_it_says_how_to_expose_the_server(
     app_dir: Path, serving: list[Serving]
 ) -> None:
@@ -305,6 +307,7 @@ def test_a_tunnel_that_exits_shows_its_output(
     assert "authentication failed" in err
 
 
+@pytest.mark.slow  # waits out a stand-in tunnel process
 def test_a_tunnel_that_names_no_url_is_stopped_after_the_wait(
     in_app_dir: Path,
     bin_dir: Path,

@@ -16,7 +16,7 @@ from receiver import CallHandler, ToolError, tool
 from receiver.models import Call, EndOfCallReportMessage, Message, ToolCall
 from receiver.responses import AssistantResponse, ToolResult
 from receiver.testing import make_message
-from tests.conftest import make_receiver, post
+from tests.helpers import make_receiver, post
 from tests.served import served
 
 # -- tools -------------------------------------------------------------------------------

@@ -216,6 +216,7 @@ def mutated_messages(draw: st.DrawFn) -> tuple[bytes, str, str]:
     return json.dumps(envelope).encode(), marker, kind
 
 
+@pytest.mark.slow  # a long property search
 def test_wrong_types_in_every_field(target: Target) -> None:
     @BOUNDED
     @given(mutated_messages())
@@ -457,6 +458,7 @@ def test_hostile_token_requests() -> None:
     assert token
 
 
+@pytest.mark.slow  # a real uvicorn server
 def test_uvicorn_refuses_a_header_block_over_its_limit() -> None:
     """`--h11-max-incomplete-event-size` caps a header block still arriving; then it serves on."""
     receiver = Receiver(config={"org": {"secret": SECRET}, "inbox": {"enabled": False}})

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each import runs in a fresh interpreter
+
 
 @pytest.mark.parametrize(
     "statement",
@@ -42,7 +44,7 @@ def test_the_framework_never_imports_the_example_app_or_the_test_kit() -> None:
     `receiver.testing` (test-only, and it needs the `dev` extra)."""
     probe = (
         "import sys, receiver, receiver.cli, receiver.cli.doctor, receiver.cli.send, "
-        "receiver.doctor, receiver.samples, receiver.signing\n"
+        "receiver.diagnosis, receiver.samples, receiver.signing\n"
         "print(sorted(m for m in sys.modules if m == 'handlers' or m.startswith"
         "(('handlers.', 'receiver.testing'))))"
     )

@@ -22,7 +22,7 @@ from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox
 from receiver.models import Message, parse_message
 from receiver.testing import make_message
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 from tests.served import served
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
@@ -256,6 +256,27 @@ def test_pending_deliveries_of_a_dead_worker_run_when_the_server_starts(tmp_path
     while rows(path)[0]["status"] != "done" and time.monotonic() < deadline:
         time.sleep(0.02)
     assert rows(path)[0]["status"] == "done"
+
+
+def test_a_stored_body_is_read_by_the_rules_it_was_received_by(tmp_path: Path) -> None:
+    """A body in the inbox file that the receiver would have refused (here NaN, which
+    `json.loads` accepts) is parked as unreadable, and no handler runs on it."""
+    path = tmp_path / "inbox.sqlite3"
+    body = body_of(make_message("status-update"))[:-2] + b', "duration": NaN}}'
+    store = InboxStore.open(str(path))
+    store.add(key="k", kind="status-update", call_id="c", body=body, owner="dead", lease=0)
+    store.close()
+    receiver = receiver_at(path)
+    handled: list[Any] = []
+    receiver.on("status-update")(lambda message: handled.append(message))
+    with TestClient(receiver.app):  # runs the lifespan, which starts the sweep
+        deadline = time.monotonic() + 10
+        while rows(path)[0]["status"] == "pending" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    [row] = rows(path)
+    assert (row["status"], row["attempts"]) == ("failed", 1)
+    assert "stored body unreadable" in row["error"]
+    assert handled == []
 
 
 def test_a_running_delivery_stays_claimed_while_its_lease_is_renewed(tmp_path: Path) -> None:

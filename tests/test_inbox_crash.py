@@ -21,10 +21,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from receiver.testing import make_message
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 from tests.inbox_server import count, handled, scalar, serving, wait_until
+
+pytestmark = pytest.mark.slow  # kills a uvicorn subprocess and restarts it
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 FAST, SLOW, SLOW_REPEATS = 40, 80, 20

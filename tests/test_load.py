@@ -20,8 +20,10 @@ import httpx2
 import pytest
 
 from receiver.testing import make_message
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 from tests.inbox_server import handled, serving, wait_until
+
+pytestmark = pytest.mark.slow  # a real server under load
 
 REQUESTS, CONCURRENCY, HANDLER_SECONDS = 500, 50, 2.0
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}

@@ -24,7 +24,7 @@ from starlette.testclient import TestClient
 from receiver import ConfigError, Receiver
 from receiver.inbox import InboxStore
 from receiver.testing import make_message
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 from tests.inbox_server import ServerProcess, count, handled, serving, wait_until
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
@@ -158,6 +158,7 @@ def mounted(workdir: Path, slow: str) -> contextlib.AbstractContextManager[Serve
     return serving(workdir, app=app, prefix="/hooks", INBOX_APP_SLOW=slow, INBOX_APP_LEASE="2")
 
 
+@pytest.mark.slow  # kills a uvicorn subprocess and restarts it
 def test_kill_9_then_restart_recovers_every_acknowledged_delivery_through_the_mount(
     tmp_path: Path,
 ) -> None:

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from receiver import ConfigError, Receiver, load_config
 from receiver.recording import OFFLOAD_BYTES, Recorder, recordable_headers
 from receiver.testing import VapiTestClient, make_message
-from tests.conftest import SECRET
+from tests.helpers import SECRET
 
 
 def lines_of(path: Path) -> list[dict[str, Any]]:
@@ -148,6 +148,7 @@ for n in range(15):
 """
 
 
+@pytest.mark.slow  # four worker processes
 def test_concurrent_worker_processes_never_interleave_lines(tmp_path: Path) -> None:
     path = str(tmp_path / "workers.jsonl")
     workers = [subprocess.Popen([sys.executable, "-c", _WORKER, path, str(w)]) for w in range(4)]

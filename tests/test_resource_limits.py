@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from receiver import Receiver
 from receiver.config import DEFAULT_MAX_TOOL_CALLS
 from receiver.testing import make_message
-from tests.conftest import SECRET, make_receiver, post
+from tests.helpers import SECRET, make_receiver, post
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 

@@ -27,9 +27,9 @@ from receiver.credentials import (
     VapiSecret,
     credential_from_mapping,
 )
-from receiver.oauth import FORM, TokenEndpoint
 from receiver.signing import TokenSource, TokenUnavailable
 from receiver.testing import UnexpectedResponse, VapiTestClient, make_message, winning_credential
+from receiver.token_endpoint import FORM, TokenEndpoint
 
 URL = "http://testserver/vapi"
 BODY = '{"message": {"type": "hang", "note": "caf\u00e9 \u2028"}}'.encode()

@@ -173,6 +173,7 @@ def test_answer_returns_any_request_types_json() -> None:
     assert client.send("voice-request").content == b""
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_make_message_works_without_the_test_dependencies() -> None:
     code = textwrap.dedent(
         """

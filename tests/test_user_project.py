@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the project in a fresh interpreter
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 SETUP = "from setuptools import setup; setup()"
 

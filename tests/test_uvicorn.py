@@ -14,7 +14,9 @@ import pytest
 import uvicorn
 
 from receiver.testing import make_message
-from tests.conftest import SECRET, make_receiver
+from tests.helpers import SECRET, make_receiver
+
+pytestmark = pytest.mark.slow  # real uvicorn servers
 
 
 def free_port() -> int:

@@ -324,6 +324,7 @@ def test_findings_never_contain_a_secret() -> None:
     assert not any(secret in text for secret in (*ALL_SECRETS, "zzzzzzzzzzzz", "q7Token"))
 
 
+@pytest.mark.sdk
 def test_objects_of_the_official_sdk_are_read_too() -> None:
     from vapi.types.twilio_phone_number import TwilioPhoneNumber
 

@@ -21,13 +21,13 @@ from receiver.cli._http import Unreachable, post
 from receiver.config import ORG_SECRET_ENV, ReceiverConfig, config_from_env, load_config
 from receiver.credentials import BearerCredential, Credential, VapiSecret
 from receiver.errors import ConfigError
-from receiver.oauth import FORM
 from receiver.signing import (
     AttachedCredential,
     TokenSource,
     TokenUnavailable,
     winning_credential,
 )
+from receiver.token_endpoint import FORM
 from receiver.verification import SECRET_HEADER
 
 __all__ = ["Signer", "TokenUnavailable", "add_credential_options", "mask"]

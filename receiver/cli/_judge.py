@@ -8,7 +8,6 @@ a 2xx. Anything else is a failure with the reason, the way Vapi would experience
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -16,6 +15,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from receiver.cli._http import Reply
+from receiver.jsontext import decode_json
 from receiver.message_types import REQUEST_TYPES
 from receiver.models.tool_calls import normalise_tool_calls
 from receiver.responses import RESPONSE_MODELS, describe_errors, unknown_keys
@@ -59,7 +59,7 @@ def _refusal(reply: Reply) -> str:
         return f"redirected ({reply.status}) to {where}: give Vapi the final URL"
     error = ""
     try:
-        body = json.loads(reply.body)
+        body = decode_json(reply.body)
         if isinstance(body, dict) and isinstance(body.get("error"), str):
             error = body["error"]
     except ValueError:
@@ -81,7 +81,7 @@ def _judge_audio(reply: Reply) -> Verdict:
 
 def _judge_json(kind: str, message: Mapping[str, Any], reply: Reply) -> Verdict:
     try:
-        body = json.loads(reply.body)
+        body = decode_json(reply.body)
     except ValueError:
         return Verdict(False, f"the {kind} answer is not JSON")
     if not isinstance(body, dict):

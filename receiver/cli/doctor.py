@@ -4,7 +4,7 @@ It reads the receiver's configuration and, optionally, Vapi's own JSON objects (
 numbers, assistants, tools, the org, as the API returns them), then prints for every message
 type which level's credential the receiver will demand, which level Vapi will send it from,
 whether the assistant's `serverMessages` enable it, and what is wrong or risky. The analysis
-is `receiver.doctor.diagnose`; this module reads files and prints. Secrets are masked.
+is `receiver.diagnosis.diagnose`; this module reads files and prints. Secrets are masked.
 
 Exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 usage or configuration
 errors (a file that cannot be read, is not JSON, or is not a Vapi object).
@@ -30,7 +30,7 @@ from receiver.config import (
     load_config,
 )
 from receiver.credentials import VapiSecret
-from receiver.doctor import Diagnosis, Row, Scenario, diagnose
+from receiver.diagnosis import Diagnosis, Row, Scenario, diagnose
 from receiver.errors import ConfigError
 from receiver.vapi_objects import Finding, ServerSetting, display_url
 from receiver.verification import Level

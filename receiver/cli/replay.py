@@ -29,6 +29,7 @@ from receiver.cli._http import Unreachable, check_url, post
 from receiver.cli._judge import judge
 from receiver.cli.send import DEFAULT_TIMEOUT_S, DEFAULT_URL
 from receiver.errors import BadRequest
+from receiver.jsontext import decode_json
 
 #: Recorded headers that describe the original connection, not the delivery.
 _TRANSPORT_HEADERS: Final = frozenset(
@@ -135,7 +136,7 @@ def read_deliveries(path: str) -> list[Delivery]:
     except UnicodeDecodeError as exc:
         raise ReplayFileError(f"{path}: not UTF-8 (byte {exc.start})") from None
     try:
-        whole: Any = json.loads(text)
+        whole: Any = decode_json(text)
     except ValueError:
         whole = None  # not one JSON document: JSON Lines
     if whole is not None:
@@ -154,7 +155,7 @@ def _json_lines(text: str, path: str) -> Iterator[Delivery]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = decode_json(line)
         except ValueError as exc:
             raise ReplayFileError(f"{path}: line {number} is not JSON: {exc}") from None
         yield _delivery(item, f"line {number}", path)

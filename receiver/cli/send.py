@@ -17,6 +17,7 @@ from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from receiver.cli._credentials import Signer, TokenUnavailable, add_credential_options
 from receiver.cli._http import Reply, Unreachable, check_url, post
 from receiver.cli._judge import Verdict, judge
+from receiver.jsontext import decode_json
 from receiver.message_types import INFORMATIONAL_TYPES, REQUEST_TYPES
 from receiver.samples import MESSAGE_TYPES, REMOVE, make_message
 
@@ -209,7 +210,7 @@ class _ToolCallAction(argparse.Action):
             parser.error("--args must follow the --tool it belongs to")
         else:
             try:
-                arguments = json.loads(values)
+                arguments = decode_json(values)
             except ValueError as exc:
                 parser.error(f"--args {values!r} is not JSON: {exc}")
             if not isinstance(arguments, dict):

@@ -16,8 +16,8 @@ from receiver.credentials.bearer import BearerCredential
 from receiver.credentials.hmac_plan import HmacCredential
 from receiver.credentials.loading import credential_from_mapping
 from receiver.credentials.oauth2 import OAuth2Credential
-from receiver.credentials.replay import ReplayCache
 from receiver.credentials.secret import SECRET_HEADER, VapiSecret
+from receiver.credentials.seen_signatures import ReplayCache
 
 __all__ = [
     "ACCEPTED",

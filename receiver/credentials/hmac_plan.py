@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from receiver.credentials.base import ACCEPTED, Check, RequestView, absent, refused
-from receiver.credentials.replay import ReplayCache
+from receiver.credentials.seen_signatures import ReplayCache
 from receiver.errors import ConfigError
 
 ALGORITHMS: Final = {"sha256": hashlib.sha256, "sha512": hashlib.sha512, "sha1": hashlib.sha1}

@@ -2,7 +2,7 @@
 
 Vapi's OAuth2 plan fetches a token from `url` with the client-credentials grant, caches it
 until it expires and sends `Authorization: Bearer <token>` on every webhook. The receiver is
-that token endpoint (`receiver.oauth`). Tokens are signed with itsdangerous and carry the
+that token endpoint (`receiver.token_endpoint`). Tokens are signed with itsdangerous and carry the
 client id, the scope and the time they were issued, so any worker or host holding the same
 signing keys verifies them without shared state. The signature is salted with a digest of
 the client id and secret, so a token is accepted only by a credential with both. Keys

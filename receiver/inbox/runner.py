@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import secrets
 import socket
@@ -25,10 +24,11 @@ from typing import Any, Final, Protocol
 
 from receiver.errors import ReceiverError, RequestError
 from receiver.inbox.keys import delivery_key
-from receiver.inbox.replay import ToolResultReplay
+from receiver.inbox.repeated_tool_calls import ToolResultReplay
 from receiver.inbox.settings import InboxConfig
 from receiver.inbox.store import Delivery, InboxStore, Status
 from receiver.inbox.thread import StoreThread
+from receiver.jsontext import decode_json
 from receiver.log import describe, logger, message_fields
 from receiver.models import Message
 
@@ -290,12 +290,15 @@ class Inbox:
 
     async def _run_stored(self, delivery: Delivery) -> None:
         try:
-            envelope = json.loads(delivery.body)
-            raw = envelope["message"]
+            # The rules the body was accepted by: no NaN, no lone surrogates, bounded depth.
+            envelope = decode_json(delivery.body)
+            raw = envelope["message"] if isinstance(envelope, dict) else None
             if not isinstance(raw, dict):
                 raise TypeError("message is not an object")
         except (ValueError, KeyError, TypeError) as exc:
-            await self._record(delivery.id, {}, {"inbox": f"stored body unreadable: {exc}"}, {})
+            # The same bytes will never read better: park it for `inbox list --status failed`.
+            error = {"inbox": f"stored body unreadable: {exc}"}
+            await self._record(delivery.id, {}, error, {}, park=True)
             return
         await self._run(delivery.id, raw, delivery.handlers_done)
 

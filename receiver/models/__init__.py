@@ -6,7 +6,7 @@ inside (call, phone number, artifact, ...) and the normalised `ToolCall` are her
 
 from __future__ import annotations
 
-from receiver.models.base import REDACTED, Timestamp, VapiModel, is_secret_key, redact
+from receiver.models.base import REDACTED, InboundModel, Timestamp, is_secret_key, redact
 from receiver.models.catalogue import MESSAGE_MODELS, parse_message
 from receiver.models.messages import (
     AssistantRequestMessage,
@@ -94,6 +94,7 @@ __all__ = [
     "FunctionCallMessage",
     "HandoffDestinationRequestMessage",
     "HangMessage",
+    "InboundModel",
     "KnowledgeBaseRequestMessage",
     "LanguageChangeDetectedMessage",
     "Message",
@@ -116,7 +117,6 @@ __all__ = [
     "TransferUpdateMessage",
     "UnknownMessage",
     "UserInterruptedMessage",
-    "VapiModel",
     "VoiceInputMessage",
     "VoiceRequestMessage",
     "decode_arguments",

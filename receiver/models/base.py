@@ -73,8 +73,10 @@ def _mask(value: Any) -> Any:
     return value if value is None or value == "" else REDACTED
 
 
-class VapiModel(BaseModel):
-    """Base of every Vapi model: camelCase on the wire, snake_case in Python, lenient.
+class InboundModel(BaseModel):
+    """Base of the models of what Vapi sends: camelCase on the wire, snake_case in Python.
+
+    Lenient, and the counterpart of `receiver.responses.OutboundModel` (what we send back).
 
     - Field `ended_reason` reads key `endedReason`; snake_case names are accepted too, so
       tests and users can build models either way.

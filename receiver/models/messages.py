@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from pydantic import Field, PrivateAttr
 
-from receiver.models.base import Timestamp, VapiModel
+from receiver.models.base import InboundModel, Timestamp
 from receiver.models.objects import (
     Analysis,
     Artifact,
@@ -39,7 +39,7 @@ from receiver.models.tool_calls import ToolCall, from_function_call, normalise_t
 _OPENAI_ALIAS: Final = "messagesOpenAIFormatted"
 
 
-class Message(VapiModel):
+class Message(InboundModel):
     """The envelope fields every message type may carry.
 
     Attributes:

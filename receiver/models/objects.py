@@ -15,13 +15,13 @@ from typing import Any, Final, TypeAlias
 
 from pydantic import Field, TypeAdapter
 
-from receiver.models.base import Timestamp, VapiModel
+from receiver.models.base import InboundModel, Timestamp
 
 #: A JSON object kept as it arrived.
 JsonObject: TypeAlias = dict[str, Any]
 
 
-class Server(VapiModel):
+class Server(InboundModel):
     """Where Vapi sends a level's messages (`assistant.server`, `phoneNumber.server`, ...).
 
     A legacy `secret` key, still honoured by Vapi (protocol.md#legacy-server-secret), is kept as an
@@ -37,7 +37,7 @@ class Server(VapiModel):
     encrypted_paths: list[str] | None = None
 
 
-class Customer(VapiModel):
+class Customer(InboundModel):
     """The other party of a call (`message.customer`, `call.customer`)."""
 
     number: str | None = None
@@ -51,7 +51,7 @@ class Customer(VapiModel):
     squad_overrides: JsonObject | None = None
 
 
-class Destination(VapiModel):
+class Destination(InboundModel):
     """A transfer target: `type` is `number`, `sip` or `assistant` (open: any string).
 
     One loose model for all kinds, because the same shape appears in end-of-call reports,
@@ -74,7 +74,7 @@ class Destination(VapiModel):
     description: str | None = None
 
 
-class PhoneNumber(VapiModel):
+class PhoneNumber(InboundModel):
     """A Vapi phone number, as embedded in messages: the stored row, many columns null.
 
     Carries secrets in real payloads (`serverUrlSecret`, `twilioAuthToken`, `twilioApiSecret`):
@@ -112,7 +112,7 @@ class PhoneNumber(VapiModel):
     updated_at: Timestamp | None = None
 
 
-class Assistant(VapiModel):
+class Assistant(InboundModel):
     """An assistant configuration (`message.assistant`, `call.assistant`), read loosely.
 
     Vapi sends the resolved configuration; its model, voice and transcriber sections differ
@@ -140,7 +140,7 @@ class Assistant(VapiModel):
     updated_at: Timestamp | None = None
 
 
-class ArtifactMessage(VapiModel):
+class ArtifactMessage(InboundModel):
     """One entry of a conversation log (`artifact.messages`, `messages` on live events).
 
     The fields present depend on `role` (`system`, `user`, `bot`, `tool_calls`,
@@ -164,7 +164,7 @@ class ArtifactMessage(VapiModel):
     metadata: JsonObject | None = None
 
 
-class Analysis(VapiModel):
+class Analysis(InboundModel):
     """Post-call analysis; `structuredData` and `successEvaluation` shapes depend on the plan."""
 
     summary: str | None = None
@@ -176,7 +176,7 @@ class Analysis(VapiModel):
 _CONVERSATION: Final = TypeAdapter(list[ArtifactMessage])
 
 
-class Artifact(VapiModel):
+class Artifact(InboundModel):
     """What a call produced: conversation, transcript, recordings, variables, outputs.
 
     The conversation is validated on first read of `messages`, not with the rest: a 2-hour
@@ -214,7 +214,7 @@ class Artifact(VapiModel):
         return _CONVERSATION.validate_python(self.raw_messages, by_alias=True, by_name=False)
 
 
-class Monitor(VapiModel):
+class Monitor(InboundModel):
     """Live-call URLs: `control_url` accepts commands (say, transfer, end) during the call."""
 
     listen_url: str | None = None
@@ -222,7 +222,7 @@ class Monitor(VapiModel):
     monitors: list[JsonObject] | None = None
 
 
-class Call(VapiModel):
+class Call(InboundModel):
     """A call (`message.call`). `id` is the only field every payload is guaranteed to have."""
 
     id: str
@@ -272,7 +272,7 @@ class Call(VapiModel):
     schedule_plan: JsonObject | None = None
 
 
-class Chat(VapiModel):
+class Chat(InboundModel):
     """A text chat (`message.chat`), for `chat.*` events and chat-channel tool calls."""
 
     id: str
@@ -296,7 +296,7 @@ class Chat(VapiModel):
     updated_at: Timestamp | None = None
 
 
-class Session(VapiModel):
+class Session(InboundModel):
     """A persistent session grouping chats and calls (`session.*` events)."""
 
     id: str
@@ -322,7 +322,7 @@ class Session(VapiModel):
     updated_at: Timestamp | None = None
 
 
-class CampaignContact(VapiModel):
+class CampaignContact(InboundModel):
     """The contact a campaign is about to call (`campaign.predial`)."""
 
     id: str
@@ -336,7 +336,7 @@ class CampaignContact(VapiModel):
     created_at: Timestamp | None = None
 
 
-class ArtifactUpload(VapiModel):
+class ArtifactUpload(InboundModel):
     """One item of `call.artifact.upload`: which artifact went to customer storage, and if OK."""
 
     #: `end-of-call-report`, `recording-mono`, `recording-stereo`, `log`, `pcap`, ...

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from receiver.jsontext import decode_json
+from receiver.jsontext import decode_json, json_kind
 
 #: The id of a legacy `function-call`, which has none; its answer (`{"result": ...}`) needs none.
 FUNCTION_CALL_ID: Final = ""
@@ -104,7 +104,7 @@ def from_function_call(function_call: Mapping[str, Any]) -> ToolCall:
         junk gives a call with `arguments_error` set.
     """
     if not isinstance(function_call, Mapping):
-        error = f"functionCall must be an object, got {_json_kind(function_call)}"
+        error = f"functionCall must be an object, got {json_kind(function_call)}"
         return ToolCall(FUNCTION_CALL_ID, "", {}, error)
     name = _first_str(function_call.get("name"))
     key = "parameters" if "parameters" in function_call else "arguments"
@@ -144,7 +144,7 @@ def decode_arguments(value: object) -> tuple[dict[str, Any], str | None]:
         if isinstance(decoded, dict):
             return decoded, None
         value = decoded
-    return {}, f"arguments must be a JSON object, got {_json_kind(value)}"
+    return {}, f"arguments must be a JSON object, got {json_kind(value)}"
 
 
 def _tool_call(item: object, tool: dict[str, Any] | None, decode: bool) -> ToolCall | None:
@@ -201,17 +201,3 @@ def _list(value: object) -> list[Any]:
 
 def _dict(value: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else dict(value)
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "an array"
-    return "an object" if isinstance(value, Mapping) else type(value).__name__

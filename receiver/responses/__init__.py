@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from receiver.responses._base import VapiAnswer, VapiModel, stringify_result
+from receiver.responses._base import OutboundModel, VapiAnswer, stringify_result
 from receiver.responses.answers import (
     AssistantResponse,
     Document,
@@ -88,6 +88,7 @@ __all__ = [
     "InvalidAnswer",
     "KnowledgeBaseResponse",
     "NumberDestination",
+    "OutboundModel",
     "PredialResponse",
     "SipDestination",
     "TextContent",
@@ -100,7 +101,6 @@ __all__ = [
     "TransferDestinationResponse",
     "TransferMode",
     "VapiAnswer",
-    "VapiModel",
     "answer_to_json",
     "describe_errors",
     "safe_answer",

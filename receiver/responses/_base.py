@@ -96,8 +96,10 @@ A pydantic model (such as one from the `vapi` SDK) is accepted and dumped by ali
 """
 
 
-class VapiModel(BaseModel):
+class OutboundModel(BaseModel):
     """Base of every object this package sends to Vapi.
+
+    Its counterpart for what Vapi sends is `receiver.models.InboundModel`.
 
     Python code uses snake_case (`tool_call_id`), the wire uses camelCase (`toolCallId`);
     both spellings are accepted on input. Keys this package does not know are kept and sent
@@ -129,7 +131,7 @@ class VapiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class VapiAnswer(VapiModel):
+class VapiAnswer(OutboundModel):
     """Base of the answer models; `message_type` is the request type each one answers."""
 
     message_type: ClassVar[str]

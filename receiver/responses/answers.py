@@ -2,7 +2,7 @@
 
 Each model checks what Vapi documents as required and the combinations that would make an
 answer do nothing, so a handler's mistake surfaces in a test instead of on a live call.
-`to_vapi()` (from `VapiModel`) gives the JSON-ready dict.
+`to_vapi()` (from `OutboundModel`) gives the JSON-ready dict.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pydantic.dataclasses import dataclass
 
 from receiver.responses._base import (
     JsonObject,
+    OutboundModel,
     SingleLine,
     VapiAnswer,
-    VapiModel,
     present,
     stringify_result,
 )
@@ -84,7 +84,7 @@ class AssistantResponse(VapiAnswer):
         return self
 
 
-class ToolCallResult(VapiModel):
+class ToolCallResult(OutboundModel):
     """The outcome of one tool call inside a `tool-calls` answer.
 
     `result` and `error` are converted with `stringify_result` on input (non-strings are
@@ -255,7 +255,7 @@ class HandoffDestinationResponse(VapiAnswer):
     error: SingleLine | None = None
 
 
-class Document(VapiModel):
+class Document(OutboundModel):
     """A retrieved document for a `knowledge-base-request` answer.
 
     Args:

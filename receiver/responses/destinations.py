@@ -13,7 +13,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from receiver.responses._base import (
     JsonObject,
-    VapiModel,
+    OutboundModel,
     present,
     tag_by_type,
     tag_str_or_model,
@@ -35,7 +35,7 @@ SpokenBeforeTransfer = Annotated[
 `CustomMessage` with language variants. Without it Vapi says "Transferring the call now"."""
 
 
-class NumberDestination(VapiModel):
+class NumberDestination(OutboundModel):
     """Transfer to a phone number.
 
     Example:
@@ -65,7 +65,7 @@ class NumberDestination(VapiModel):
     description: str | None = None
 
 
-class SipDestination(VapiModel):
+class SipDestination(OutboundModel):
     """Transfer to a SIP URI.
 
     Example:
@@ -91,7 +91,7 @@ class SipDestination(VapiModel):
     description: str | None = None
 
 
-class AssistantDestination(VapiModel):
+class AssistantDestination(OutboundModel):
     """Transfer to another assistant of the squad (transfer-destination-request only).
 
     Example:
@@ -145,7 +145,7 @@ TransferDestination = Annotated[
 """The destinations a transfer-destination-request answer may name."""
 
 
-class HandoffAssistantDestination(VapiModel):
+class HandoffAssistantDestination(OutboundModel):
     """Hand the call to an assistant, in answer to a dynamic handoff.
 
     Example:
@@ -179,7 +179,7 @@ class HandoffAssistantDestination(VapiModel):
         return self
 
 
-class HandoffSquadDestination(VapiModel):
+class HandoffSquadDestination(OutboundModel):
     """Hand the call to a squad, in answer to a dynamic handoff.
 
     Example:

@@ -6,14 +6,14 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from receiver.responses._base import VapiModel
+from receiver.responses._base import OutboundModel
 
 ToolMessageType = Literal[
     "request-start", "request-complete", "request-failed", "request-response-delayed"
 ]
 
 
-class TextContent(VapiModel):
+class TextContent(OutboundModel):
     """One language variant of a spoken message.
 
     Args:
@@ -27,7 +27,7 @@ class TextContent(VapiModel):
     language: str = Field(min_length=2)
 
 
-class CustomMessage(VapiModel):
+class CustomMessage(OutboundModel):
     """A message spoken as is: `{"type": "custom-message", "content": ...}`.
 
     Used for a knowledge-base answer that bypasses the model, and as a destination's
@@ -50,7 +50,7 @@ class CustomMessage(VapiModel):
         return self
 
 
-class ToolMessage(VapiModel):
+class ToolMessage(OutboundModel):
     """A message Vapi speaks (or, with `role="system"`, hands the model) around a request.
 
     The `type` says when: `request-start` while waiting, `request-response-delayed` after

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticSerializationError
 
 from receiver.errors import ReceiverError
-from receiver.responses._base import UNION_TAGS, VapiAnswer, VapiModel
+from receiver.responses._base import UNION_TAGS, OutboundModel, VapiAnswer
 from receiver.responses.answers import (
     AssistantResponse,
     EndpointingResponse,
@@ -172,7 +172,7 @@ def unknown_keys(model: BaseModel) -> list[str]:
 
 
 def _walk_extras(value: object, prefix: str) -> Iterator[str]:
-    if isinstance(value, VapiModel):
+    if isinstance(value, OutboundModel):
         for key in value.model_extra or {}:
             yield f"{prefix}.{key}" if prefix else key
         for name in type(value).model_fields:

@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from receiver.jsontext import decode_json
+
 __all__ = ["arguments_of", "make_tool_call", "to_tool_calls", "tool_definition"]
 
 Json = dict[str, Any]
@@ -85,7 +87,7 @@ def arguments_of(call: Json) -> Mapping[str, Any]:
     """The arguments of a tool call as a mapping, whichever form they are in."""
     arguments = call["function"]["arguments"]
     if isinstance(arguments, str):
-        arguments = json.loads(arguments) if arguments else {}
+        arguments = decode_json(arguments) if arguments else {}
     return arguments if isinstance(arguments, Mapping) else {}
 
 

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from receiver.credentials import SECRET_HEADER
-from receiver.oauth import FORM
+from receiver.jsontext import decode_json
 from receiver.samples.factories import make_message
 from receiver.signing import (
     AttachedCredential,
@@ -36,6 +36,7 @@ from receiver.signing import (
     TokenUnavailable,
     winning_credential,
 )
+from receiver.token_endpoint import FORM
 
 if TYPE_CHECKING:
     from httpx2 import Response
@@ -336,6 +337,6 @@ def _decode(result: object) -> Any:
     if not isinstance(result, str):
         return result
     try:
-        return json.loads(result)
+        return decode_json(result)
     except ValueError:
         return result

@@ -26,6 +26,7 @@ from receiver.vapi_objects import (
     config_from_vapi_objects,
     display_url,
     inline_tools,
+    nonempty_strings,
     read_assistant,
     read_org,
     read_phone_number,
@@ -636,16 +637,20 @@ def _own_secrets_differ(
 def _unmentioned(config: ReceiverConfig, objects: _Objects) -> list[Finding]:
     """Configured entries that none of the given objects of that kind is."""
     findings = []
-    mentioned_phones = _texts(k for s in objects.phones for k in s.keys)
-    mentioned_assistants = _texts(k for s in objects.assistants for k in s.keys) | _texts(
-        s.raw.get("assistantId") for s in objects.phones
+    mentioned_phones = set(nonempty_strings(*(k for s in objects.phones for k in s.keys)))
+    mentioned_assistants = set(
+        nonempty_strings(
+            *(k for s in objects.assistants for k in s.keys),
+            *(s.raw.get("assistantId") for s in objects.phones),
+        )
     )
-    mentioned_tools = _texts(k for s in objects.tools for k in s.keys)
+    mentioned_tools = set(nonempty_strings(*(k for s in objects.tools for k in s.keys)))
     for setting in objects.assistants:
-        mentioned_tools |= _texts(k for tool in inline_tools(setting) for k in tool.keys)
+        inline = (k for tool in inline_tools(setting) for k in tool.keys)
+        mentioned_tools.update(nonempty_strings(*inline))
         model = setting.raw.get("model")
         tool_ids = model.get("toolIds") if isinstance(model, Mapping) else None
-        mentioned_tools |= _texts(tool_ids if isinstance(tool_ids, list) else ())
+        mentioned_tools.update(nonempty_strings(*(tool_ids if isinstance(tool_ids, list) else ())))
     checks: list[tuple[str, str, Mapping[str, LevelConfig], bool, set[str]]] = [
         (
             "phone_numbers",
@@ -677,7 +682,3 @@ def _unmentioned(config: ReceiverConfig, objects: _Objects) -> list[Finding]:
                     )
                 )
     return findings
-
-
-def _texts(values: Iterable[object]) -> set[str]:
-    return {v for v in values if isinstance(v, str) and v}
