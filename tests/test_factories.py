@@ -150,8 +150,10 @@ def test_every_status_update_validates(sdk: Sdk, status: str) -> None:
 
 
 def test_web_calls_validate(sdk: Sdk) -> None:
-    for message_type in ("tool-calls", "end-of-call-report", "assistant-request"):
-        message = make_message(message_type, web_call=True, arguments_as_json=True)["message"]
+    as_json = make_message("tool-calls", web_call=True, arguments_as_json=True)["message"]
+    assert sdk.errors(as_json) == []
+    for message_type in ("end-of-call-report", "assistant-request"):
+        message = make_message(message_type, web_call=True)["message"]
         assert sdk.errors(message) == []
 
 
@@ -507,8 +509,27 @@ def test_convenience_keywords_are_per_type() -> None:
     # `parameters` is a convenience keyword of function-call, but a plain field elsewhere.
     handoff = make_message("handoff-destination-request", parameters={"to": "billing"})
     assert handoff["message"]["parameters"] == {"to": "billing"}
-    # Outside its types a convenience name is an ordinary path.
-    assert make_message("hang", turns=3)["message"]["turns"] == 3
+    # Outside its types a convenience name is an unknown key like any other.
+    with pytest.raises(TypeError, match="'turns'"):
+        make_message("hang", turns=3)
+
+
+def test_an_unknown_keyword_is_an_error_naming_the_known_ones() -> None:
+    with pytest.raises(TypeError) as caught:
+        make_message("tool-calls", secret="wrong")
+    text = str(caught.value)
+    assert "unknown keyword 'secret'" in text
+    assert "tool_name" in text  # a convenience keyword of tool-calls
+    assert "call, " in text and "tool_call_list" in text  # paths, spelled as keywords
+    with pytest.raises(TypeError, match="'foo'"):
+        sample_call(foo=1)
+    # Keys the model knows are fine even when the default message lacks them, and deep
+    # paths are free below a known key.
+    message = make_message(
+        "assistant-request", assistant_version="v2", call__assistant_overrides={"x": 1}
+    )["message"]
+    assert message["assistantVersion"] == "v2"
+    assert message["call"]["assistantOverrides"] == {"x": 1}
 
 
 def test_convenience_keywords_reject_remove_and_wrong_values() -> None:

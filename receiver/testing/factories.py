@@ -26,13 +26,15 @@ How keyword overrides resolve, in this order:
    Per type, see `CONVENIENCE_KEYWORDS`: e.g. `tool_calls`, `tool_name`, `arguments`,
    `arguments_as_json` for tool-calls; `function_name`, `parameters` for function-call;
    `minutes`, `turns`, `ended_reason` for end-of-call-report; `status`, `ended_reason` for
-   status-update; `turns` for the types that carry the conversation. Elsewhere such a
-   name is an ordinary path (`turns=3` on `hang` sets message.turns).
+   status-update; `turns` for the types that carry the conversation.
 2. **Path keywords** (every other keyword) are then set literally, in the order written:
    snake_case segments become camelCase (`phone_number_id` -> `phoneNumberId`), segments
    that are already camelCase stay unchanged, `__` walks into nested objects creating dicts
    on the way, digits index lists, and the value `REMOVE` deletes the key. A path therefore
    always wins over a convenience keyword, and a later path over an earlier one.
+   The first segment must name a key the message has or its model knows, so a misplaced
+   keyword (`secret="wrong"`) is a `TypeError` that lists the known keys instead of a
+   silent new payload field. Deeper segments are free (`call__assistant_overrides=...`).
 
 Values are never converted, so a dict value is the escape hatch for snake_case JSON keys:
 `call__assistant_overrides={"variableValues": {"first_name": "Ann"}}`. The message type is
@@ -46,8 +48,11 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
+from pydantic import BaseModel
+
+from receiver.models import MESSAGE_MODELS, Call, Message
 from receiver.testing.conversation import SECONDS_PER_TURN, Conversation, conversation
-from receiver.testing.overrides import REMOVE, apply_overrides
+from receiver.testing.overrides import REMOVE, apply_overrides, check_known
 from receiver.testing.samples import (
     CallContext,
     assistant_object,
@@ -125,8 +130,11 @@ def make_message(type: str, /, **overrides: Any) -> Json:
     builder = _BUILDERS.get(type)
     if builder is None:
         raise _unknown_type(type)
+    convenience = CONVENIENCE_KEYWORDS.get(type, frozenset())
     ctx = _context(_take(overrides, _SHARED_KEYWORDS))
-    message = builder(ctx, _take(overrides, CONVENIENCE_KEYWORDS.get(type, frozenset())))
+    message = builder(ctx, _take(overrides, convenience))
+    model = MESSAGE_MODELS.get(type, Message)
+    check_known(overrides, _json_keys(model) | message.keys(), (*_SHARED_KEYWORDS, *convenience))
     apply_overrides(message, overrides)
     return {"message": message}
 
@@ -149,8 +157,13 @@ def sample_call(**overrides: Any) -> Json:
     """
     ctx = _context(_take(overrides, _SHARED_KEYWORDS))
     call = _call(ctx, "in-progress")
+    check_known(overrides, _json_keys(Call) | call.keys(), _SHARED_KEYWORDS)
     apply_overrides(call, overrides)
     return call
+
+
+def _json_keys(model: type[BaseModel]) -> set[str]:
+    return {info.alias or name for name, info in model.model_fields.items()}
 
 
 def _take(overrides: dict[str, Any], names: Collection[str]) -> Knobs:
