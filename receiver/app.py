@@ -23,7 +23,7 @@ from receiver.errors import (
     RequestError,
     UnsupportedMediaType,
 )
-from receiver.log import logger
+from receiver.log import logger, show_lines
 from receiver.oauth import token_routes
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -45,6 +45,7 @@ def build_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        show_lines()
         try:
             core.check_configuration()
         except ConfigError as error:

@@ -180,6 +180,11 @@ class Receiver:
                 "time; set include_timestamp = true if the sender signs one",
                 ", ".join(unstamped),
             )
+        if recorder := self.core.recorder:
+            logger.info(
+                "recording every verified delivery, headers without credentials, to %s",
+                os.path.abspath(recorder.path),
+            )
         inbox = config.inbox
         if inbox.enabled:
             logger.info("inbox at %s (synchronous=%s)", inbox.path, inbox.synchronous)
