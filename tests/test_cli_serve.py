@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -244,7 +245,10 @@ def test_without_a_tunnel_it_says_how_to_expose_the_server(
     line = server.wait_for("Serving my_app:receiver")
     assert f"http://127.0.0.1:{port}/vapi" in line
     server.wait_for(f"vapi-receiver serve my_app:receiver --port {port} --tunnel ngrok")
-    server.wait_for(f"Try it: vapi-receiver send tool-calls --url http://127.0.0.1:{port}/vapi")
+    server.wait_for(
+        "Try it: vapi-receiver send tool-calls --tool lookup_order --args "
+        f'\'{{"order_id": "example"}}\' --url http://127.0.0.1:{port}/vapi'
+    )
     server.wait_for("Uvicorn running on")
     assert health(port) == 200
     assert "no valid credential for org level" in refusal(port), "serve is for development"
@@ -352,6 +356,32 @@ def test_reload_reimports_the_app_by_name(
     app = reload_app()
     assert app is sys.modules["my_app"].receiver.app
     assert sys.modules["my_app"].receiver.core.explain_refusals, "serve is for development"
+
+
+def test_the_try_it_command_uses_the_apps_own_tool_or_configured_ids() -> None:
+    from receiver import Receiver
+    from receiver.cli.serve import local_setup
+    from receiver.locate import Located
+
+    def try_it(receiver: Receiver) -> str:
+        args = SimpleNamespace(app="my_app:receiver", port=8000)
+        lines = local_setup(args, "http://h:1", "/vapi", Located(receiver.app, receiver))  # type: ignore[arg-type]
+        return next(line for line in lines if line.startswith("Try it: "))
+
+    tools = Receiver(config={"org": {"secret": "s"}})
+
+    @tools.tool
+    def book(slot: str, seats: int, note: str = "") -> str:
+        return "booked"
+
+    assert try_it(tools) == (
+        "Try it: vapi-receiver send tool-calls --tool book --args "
+        '\'{"slot": "example", "seats": 1}\' --url http://h:1/vapi'
+    )
+    assistant_only = Receiver(config={"assistants": {"asst-7": {"secret": "s"}}})
+    assert try_it(assistant_only) == (
+        "Try it: vapi-receiver send status-update --assistant-id asst-7 --url http://h:1/vapi"
+    )
 
 
 def test_credentials_are_listed_by_level_and_masked() -> None:

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any, Final
 
 import uvicorn
+from pydantic import BaseModel
 
 from receiver.cli import EXIT_FAILED, EXIT_OK
 from receiver.cli._credentials import mask
@@ -214,6 +215,43 @@ def _levels(config: ReceiverConfig) -> Iterator[Level]:
 
 
 def _try_command(url: str, located: Located) -> str:
-    command = f"vapi-receiver send tool-calls --url {url}"
-    source = located.receiver.config.source if located.receiver else ""
+    """A `send` that reaches the user's own code: one of their tools, else a status update.
+
+    The example app's tool would only get "unknown tool" from another app; and a message
+    must carry an id of a configured level to win it, when no org level catches the rest.
+    """
+    receiver = located.receiver
+    if receiver is None:
+        return f"vapi-receiver send status-update --url {url}"
+    if receiver.registry.tools:
+        name, spec = sorted(receiver.registry.tools.items())[0]
+        example = _example_arguments(spec.arguments_model)
+        command = f"vapi-receiver send tool-calls --tool {name} --args '{json.dumps(example)}'"
+    else:
+        command = "vapi-receiver send status-update" + _configured_ids(receiver.config)
+    command += f" --url {url}"
+    source = receiver.config.source
     return command + (f" --config {source}" if os.path.isfile(source) else "")
+
+
+def _example_arguments(model: type[BaseModel]) -> dict[str, object]:
+    """A placeholder value for each required argument, of its JSON type."""
+    schema = model.model_json_schema()
+    samples: dict[str, object] = {"integer": 1, "number": 1.5, "boolean": True}
+    properties: dict[str, dict[str, object]] = schema.get("properties", {})
+    return {
+        name: samples.get(str(properties.get(name, {}).get("type")), "example")
+        for name in schema.get("required", [])
+    }
+
+
+def _configured_ids(config: ReceiverConfig) -> str:
+    if config.org or config.insecure:
+        return ""
+    if config.assistants:
+        return f" --assistant-id {next(iter(config.assistants))}"
+    if config.phone_numbers:
+        return f" --phone-number-id {next(iter(config.phone_numbers))}"
+    if config.orgs:
+        return f" --set org_id={next(iter(config.orgs))}"
+    return ""
