@@ -218,7 +218,9 @@ def test_only_the_failed_handler_runs_again_and_success_completes_the_delivery(
     assert [name.rsplit(".", 1)[1] for name in done] == ["archive", "push_to_crm"]
 
 
-def test_a_message_that_does_not_fit_its_model_is_parked_at_once(tmp_path: Path) -> None:
+def test_a_message_that_does_not_fit_its_model_is_parked_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "inbox.sqlite3"
     receiver = receiver_at(path)
     handled: list[Any] = []
@@ -231,6 +233,8 @@ def test_a_message_that_does_not_fit_its_model_is_parked_at_once(tmp_path: Path)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "does not fit its model" in row["error"]
     assert handled == []
+    [parked] = [r.getMessage() for r in caplog.records if "parked as failed" in r.getMessage()]
+    assert "a retry fails the same way until the receiver's models accept it" in parked
 
 
 def test_pending_deliveries_of_a_dead_worker_run_when_the_server_starts(tmp_path: Path) -> None:
