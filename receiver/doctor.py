@@ -16,8 +16,8 @@ from typing import Any, Final, Literal
 from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import Unauthorized
-from receiver.message_types import DEFAULT_SERVER_MESSAGES, INFORMATIONAL_TYPES, REQUEST_TYPES
-from receiver.testing import MESSAGE_TYPES, make_message
+from receiver.message_types import DEFAULT_SERVER_MESSAGES, REQUEST_TYPES, TYPES_IN_ORDER
+from receiver.testing import make_message
 from receiver.vapi_objects import (
     Finding,
     ServerSetting,
@@ -262,13 +262,6 @@ def _key(setting: ServerSetting) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _ordered_types() -> list[str]:
-    """Request types, then informational ones; the factories' order, then the rest."""
-    known = [t for t in MESSAGE_TYPES if t in REQUEST_TYPES or t in INFORMATIONAL_TYPES]
-    order = known + sorted((REQUEST_TYPES | INFORMATIONAL_TYPES) - set(known))
-    return [t for t in order if t in REQUEST_TYPES] + [t for t in order if t not in REQUEST_TYPES]
-
-
 # -- one row per type --------------------------------------------------------------------------
 
 
@@ -280,7 +273,7 @@ def _rows(
     public_url: str | None,
 ) -> Iterable[Row]:
     tools = _scenario_tools(config, objects, assistant)
-    for message_type in _ordered_types():
+    for message_type in TYPES_IN_ORDER:
         names: Sequence[tuple[str, ServerSetting | None]] = [("", None)]
         if message_type == "tool-calls":
             names = tools
@@ -321,9 +314,6 @@ def _representative(
     tool: ServerSetting | None,
 ) -> dict[str, Any]:
     """A message of `message_type` as Vapi would send it for this scenario."""
-    base = message_type
-    if message_type not in MESSAGE_TYPES:
-        base = "campaign.predial" if message_type.startswith(_CAMPAIGN_PREFIXES) else "hang"
     ids: dict[str, Any] = {"web_call": phone.id is None}
     if phone.id is not None:
         ids["phone_number_id"] = phone.id
@@ -335,8 +325,7 @@ def _representative(
         ids["tool_name"] = tool_name
     elif message_type == "function-call":
         ids["function_name"] = tool_name
-    message: dict[str, Any] = make_message(base, **ids)["message"]
-    message["type"] = message_type
+    message: dict[str, Any] = make_message(message_type, **ids)["message"]
     if assistant.setting is not None and assistant.setting.transient and "assistant" in message:
         message.get("call", {}).pop("assistantId", None)
         message["assistant"] = dict(assistant.setting.raw)

@@ -9,63 +9,65 @@ from __future__ import annotations
 import re
 from typing import Final
 
-#: Types whose answer Vapi waits for and uses (docs/protocol.md#answers).
-REQUEST_TYPES: Final = frozenset(
-    {
-        "assistant-request",
-        "tool-calls",
-        "transfer-destination-request",
-        "handoff-destination-request",
-        "knowledge-base-request",
-        "voice-request",
-        "call.endpointing.request",
-        "campaign.predial",
-        "function-call",
-    }
+#: Types whose answer Vapi waits for and uses (docs/protocol.md#answers), in list order.
+_REQUESTS: Final = (
+    "assistant-request",
+    "tool-calls",
+    "transfer-destination-request",
+    "handoff-destination-request",
+    "knowledge-base-request",
+    "voice-request",
+    "call.endpointing.request",
+    "campaign.predial",
+    "function-call",
 )
 
-#: Types Vapi only informs us of; they are acknowledged with 200 `{}` before handlers run.
-INFORMATIONAL_TYPES: Final = frozenset(
-    {
-        "conversation-update",
-        "end-of-call-report",
-        "hang",
-        "model-output",
-        "phone-call-control",
-        "speech-update",
-        "status-update",
-        "transfer-update",
-        "transcript",
-        "user-interrupted",
-        "language-change-detected",
-        "voice-input",
-        "assistant.speechStarted",
-        "chat.created",
-        "chat.deleted",
-        "session.created",
-        "session.updated",
-        "session.deleted",
-        "call.deleted",
-        "call.delete.failed",
-        "call.artifact.upload",
-        # In `serverMessages` or campaign settings but with no schema in the SDK union.
-        "assistant.started",
-        "language-changed",
-        "campaign.started",
-        "campaign.cancelled",
-        "campaign.ended",
-        "campaign.archived",
-        "campaign.unarchived",
-        "campaign.job.continued",
-        "contact.dispatched",
-        "contact.completed",
-        "contact.failed",
-        "contact.skipped",
-        "contact.predial-failed",
-    }
+#: Types Vapi only informs us of, in list order.
+_INFORMATIONAL: Final = (
+    "conversation-update",
+    "end-of-call-report",
+    "hang",
+    "model-output",
+    "phone-call-control",
+    "speech-update",
+    "status-update",
+    "transfer-update",
+    "transcript",
+    "user-interrupted",
+    "language-change-detected",
+    "voice-input",
+    "assistant.speechStarted",
+    "chat.created",
+    "chat.deleted",
+    "session.created",
+    "session.updated",
+    "session.deleted",
+    "call.deleted",
+    "call.delete.failed",
+    "call.artifact.upload",
+    # In `serverMessages` or campaign settings but with no schema in the SDK union.
+    "assistant.started",
+    "language-changed",
+    "campaign.started",
+    "campaign.cancelled",
+    "campaign.ended",
+    "campaign.archived",
+    "campaign.unarchived",
+    "campaign.job.continued",
+    "contact.dispatched",
+    "contact.completed",
+    "contact.failed",
+    "contact.skipped",
+    "contact.predial-failed",
 )
 
+REQUEST_TYPES: Final = frozenset(_REQUESTS)
+#: Acknowledged with 200 `{}` before handlers run.
+INFORMATIONAL_TYPES: Final = frozenset(_INFORMATIONAL)
 KNOWN_TYPES: Final = REQUEST_TYPES | INFORMATIONAL_TYPES
+#: Every known type, request types first: the one list that `send --list`, `doctor`, the
+#: factories and the registry's errors show.
+TYPES_IN_ORDER: Final = _REQUESTS + _INFORMATIONAL
 
 #: `assistant.serverMessages` when an assistant does not set it (docs/protocol.md#routing), in
 #: the order Vapi lists it.

@@ -17,8 +17,8 @@ from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from receiver.cli._credentials import Signer, TokenUnavailable, add_credential_options
 from receiver.cli._http import Reply, Unreachable, check_url, post
 from receiver.cli._judge import Verdict, judge
-from receiver.message_types import REQUEST_TYPES
-from receiver.testing import MESSAGE_TYPES, REMOVE, make_message
+from receiver.message_types import REQUEST_TYPES, TYPES_IN_ORDER
+from receiver.testing import REMOVE, make_message
 
 DEFAULT_URL: Final = "http://127.0.0.1:8000/vapi"
 DEFAULT_TIMEOUT_S: Final = 20.0
@@ -155,8 +155,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_types() -> None:
-    requests = [t for t in MESSAGE_TYPES if t in REQUEST_TYPES]
-    others = [t for t in MESSAGE_TYPES if t not in REQUEST_TYPES]
+    requests = [t for t in TYPES_IN_ORDER if t in REQUEST_TYPES]
+    others = [t for t in TYPES_IN_ORDER if t not in REQUEST_TYPES]
     print("Request types (Vapi waits for the answer and uses it):")
     print("".join(f"  {t}\n" for t in requests), end="")
     print("Informational types (acknowledged with 200, handlers run after):")

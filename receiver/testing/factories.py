@@ -50,6 +50,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
+from receiver.message_types import TYPES_IN_ORDER
 from receiver.models import MESSAGE_MODELS, Call, Message
 from receiver.testing.conversation import SECONDS_PER_TURN, Conversation, conversation
 from receiver.testing.overrides import REMOVE, apply_overrides, check_known
@@ -189,7 +190,8 @@ def _unknown_type(name: str) -> ValueError:
     close = [by_lower[m] for m in difflib.get_close_matches(name.lower(), by_lower, n=3)]
     hint = f"did you mean {' or '.join(map(repr, close))}?" if close else "no close match"
     return ValueError(
-        f"unknown Vapi message type {name!r}: {hint} (MESSAGE_TYPES lists all {len(MESSAGE_TYPES)})"
+        f"unknown Vapi message type {name!r}: {hint} (`vapi-receiver send --list` lists all "
+        f"{len(MESSAGE_TYPES)})"
     )
 
 
@@ -456,7 +458,7 @@ def _voice_request(ctx: CallContext, knobs: Knobs) -> Json:
     }
 
 
-_BUILDERS: Final[Mapping[str, Builder]] = {
+_BUILDERS: Final[dict[str, Builder]] = {
     "assistant-request": _assistant_request,
     "conversation-update": _with_conversation("conversation-update"),
     "end-of-call-report": _end_of_call_report,
@@ -522,5 +524,28 @@ _BUILDERS: Final[Mapping[str, Builder]] = {
     "function-call": _function_call,
 }
 
-#: The 29 types of the SDK's ServerMessage union, then the legacy `function-call`.
-MESSAGE_TYPES: Final = tuple(_BUILDERS)
+
+def _campaign_event(type_: str) -> Builder:
+    """A campaign or contact event: no schema in the SDK, so the predial's fields."""
+
+    def build(ctx: CallContext, knobs: Knobs) -> Json:
+        return _campaign_predial(ctx, knobs) | {"type": type_}
+
+    return build
+
+
+# The known types with no schema of their own: the envelope of their kind.
+_BUILDERS.update(
+    {
+        type_: _campaign_event(type_)
+        if type_.startswith(("campaign.", "contact."))
+        else _fields(type_)
+        for type_ in TYPES_IN_ORDER
+        if type_ not in _BUILDERS
+    }
+)
+
+#: Every type the receiver knows (`receiver.message_types`), request types first: the 29 of
+#: the SDK's ServerMessage union, the legacy `function-call`, and the events that have no
+#: schema (built as the envelope of their kind).
+MESSAGE_TYPES: Final = TYPES_IN_ORDER
