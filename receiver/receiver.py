@@ -141,6 +141,19 @@ class Receiver:
         """
         return await self.core.handle(headers, body, method=method, url=url)
 
+    def keep_files_in(self, directory: str | os.PathLike[str]) -> None:
+        """Keep the inbox (and the recording, when on) in `directory` instead; for tests.
+
+        Tests must not add deliveries to the application's real inbox, where the next
+        receiver to start would run them, nor append to its recording. Call this before the
+        app starts; the `vapi_client` pytest fixture does it with a temporary directory.
+        """
+        config = self.config
+        inbox = dataclasses.replace(config.inbox, path=os.path.join(directory, "inbox.sqlite3"))
+        record_to = os.path.join(directory, "deliveries.jsonl") if config.record_to else None
+        self.config = dataclasses.replace(config, inbox=inbox, record_to=record_to)
+        self.core.use_files(self.config)
+
     @cached_property
     def app(self) -> Starlette:
         """The ASGI app: `uvicorn my_module:receiver.app`, or `app = receiver.app`."""
