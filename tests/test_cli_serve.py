@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -338,6 +339,24 @@ def test_bad_app_names_are_usage_errors(
     (in_app_dir / "my_app.py").write_text(APP + 'SECRET_LIKE = "x"\n')
     assert main(["serve", spec]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_busy_port_is_a_usage_error_before_the_app_starts(
+    in_app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = in_app_dir / "started"
+    (in_app_dir / "my_app.py").write_text(
+        f"from pathlib import Path\nPath({str(started)!r}).touch()\n" + APP
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "my_app:receiver", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"vapi-receiver serve: cannot listen on 127.0.0.1:{port}: " in err
+    assert "pick --port" in err
+    assert not started.exists(), "the app was imported (and could have started) first"
 
 
 def test_an_app_is_traced_back_to_its_receiver(in_app_dir: Path) -> None:

@@ -4,6 +4,8 @@ The `stripe listen` of this package. With `--tunnel ngrok|cloudflared` it starts
 tunnel, reads the public URL, and prints exactly what to paste into Vapi: the server URL,
 the `server` JSON for a phone number or assistant, and which credential the receiver will
 expect at which level (secrets masked). The tunnel is stopped when the server stops.
+Exit 0 when the server stops, 1 when the tunnel fails, 2 for usage errors: a bad APP, a
+missing tunnel program, or a port already in use (checked before the app is loaded).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator, Mapping
 from types import FrameType
@@ -21,7 +24,7 @@ from typing import Any, Final
 import uvicorn
 from pydantic import BaseModel
 
-from receiver.cli import EXIT_FAILED, EXIT_OK
+from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from receiver.cli._credentials import mask
 from receiver.cli._tunnel import DEFAULT_WAIT_S, PROGRAMS, Tunnel, TunnelFailed
 from receiver.config import LevelConfig, ReceiverConfig
@@ -66,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Before the app is imported or started: uvicorn would find the port taken only after
+    # the app's start-up had run (recovery, tunnel), then exit with its own code 3.
+    if problem := port_problem(args.host, args.port):
+        print(f"vapi-receiver serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     located = locate(args.app)
     path = located.receiver.path if located.receiver else _DEFAULT_PATH
     host = "127.0.0.1" if args.host in _ANY_ADDRESS else args.host
@@ -88,6 +96,21 @@ def run(args: argparse.Namespace) -> int:
         print("vapi-receiver serve: interrupted", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on `host:port`, or `None` when it can.
+
+    Binds the way uvicorn does (with `SO_REUSEADDR`, so a port in TIME_WAIT is free).
+    """
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return f"cannot listen on {host}:{port}: {reason}; stop what uses it or pick --port"
+    return None
 
 
 def local_setup(args: argparse.Namespace, local_url: str, path: str, located: Located) -> list[str]:
