@@ -75,7 +75,8 @@ def check_known(
         raise TypeError(
             f"unknown keyword {', '.join(map(repr, unknown))}: it is no key of this message. "
             f"Convenience keywords: {', '.join(sorted(convenience)) or 'none'}. Paths start "
-            f"with: {', '.join(paths)} (walk deeper with __, e.g. call__assistant_id=)"
+            f"with: {', '.join(paths)} (walk deeper with __, e.g. call__assistant_id=). To "
+            "add a key no model knows on purpose, set it on the returned dict"
         )
 
 
