@@ -1,9 +1,10 @@
 """A complete receiver: `python example_app.py`, then point a Vapi server URL at /vapi.
 
-It shows both ways to register handlers: a `CallHandler` subclass for one call flow, and
-decorators on the receiver. Configuration comes from `$VAPI_RECEIVER_CONFIG` (a TOML file)
-or `$VAPI_SERVER_SECRET`; with neither, a fresh development secret is generated and printed,
-so the receiver is closed to strangers even on first run.
+It shows both ways to register handlers: a `CallHandler` subclass for one call flow (in
+the `handlers` package next to this file, where an app keeps its handlers), and decorators
+on the receiver. Configuration comes from `$VAPI_RECEIVER_CONFIG` (a TOML file) or
+`$VAPI_SERVER_SECRET`; with neither, a fresh development secret is generated and printed, so
+the receiver is closed to strangers even on first run.
 """
 
 from __future__ import annotations
@@ -14,20 +15,16 @@ import secrets
 
 import uvicorn
 
-from handlers import CallHandler, ToolError, tool
-from receiver import Receiver, ReceiverConfig, config_from_env
-from receiver.config import LevelConfig
+from handlers import Support
+from receiver import LevelConfig, Receiver, ReceiverConfig, ToolError, config_from_env
 from receiver.models import (
-    AssistantRequestMessage,
     Call,
-    EndOfCallReportMessage,
     KnowledgeBaseRequestMessage,
     Message,
     StatusUpdateMessage,
     TransferDestinationRequestMessage,
 )
 from receiver.responses import (
-    AssistantResponse,
     Document,
     KnowledgeBaseResponse,
     NumberDestination,
@@ -35,11 +32,6 @@ from receiver.responses import (
 )
 
 log = logging.getLogger("example_app")
-
-ORDERS = {
-    "A-1042": {"status": "shipped", "carrier": "UPS", "eta": "Thursday"},
-    "A-1043": {"status": "processing"},
-}
 
 
 def load_config() -> ReceiverConfig:
@@ -57,35 +49,6 @@ def load_config() -> ReceiverConfig:
         flush=True,
     )
     return ReceiverConfig(org=LevelConfig((dev_secret,)), source="generated dev secret")
-
-
-class Support(CallHandler):
-    """One call flow: pick the assistant, look up orders, keep the report."""
-
-    async def on_assistant_request(
-        self, message: AssistantRequestMessage, call: Call | None
-    ) -> AssistantResponse:
-        caller = message.customer.number if message.customer else None
-        log.info("incoming call from %s", caller or "an unknown number")
-        return AssistantResponse(assistant_id=os.environ.get("DEMO_ASSISTANT_ID", "asst-3b9d2f10"))
-
-    @tool
-    async def lookup_order(self, order_id: str) -> dict[str, str]:
-        """Vapi's model calls this with the order id the caller spoke."""
-        order = ORDERS.get(order_id.strip().upper())
-        if order is None:
-            raise ToolError(f"No order {order_id} was found; ask the caller to repeat it.")
-        return order
-
-    def on_end_of_call_report(self, message: EndOfCallReportMessage, call: Call | None) -> None:
-        # Sync handlers run in a thread pool, after Vapi already has its 200.
-        transcript = message.artifact.transcript or ""
-        log.info(
-            "call %s ended (%s), %d transcript characters",
-            call.id if call else "?",
-            message.ended_reason,
-            len(transcript),
-        )
 
 
 receiver = Receiver(config=load_config(), handlers=[Support()])

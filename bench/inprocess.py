@@ -120,37 +120,43 @@ async def measure_costs(
     """
     receiver = build_receiver()
     without_inbox = build_receiver(inbox=False)
-    results: dict[str, dict[str, Any]] = {}
-    bodies: dict[str, Callable[[], list[bytes]]] = {}
-    seq = 0
-    for workload in workloads():
-        template = workload.template
-        n = count if template.size < 100_000 else max(5, count // 10)
+    # Served as under uvicorn: the inbox accepts deliveries only while its lifespan runs.
+    async with receiver.lifespan(), without_inbox.lifespan():
+        results: dict[str, dict[str, Any]] = {}
+        bodies: dict[str, Callable[[], list[bytes]]] = {}
+        seq = 0
+        for workload in workloads():
+            template = workload.template
+            n = count if template.size < 100_000 else max(5, count // 10)
 
-        def fresh(n: int = n, template: Template = template) -> list[bytes]:
-            # Every delivery unique, as in production: no duplicate is answered from the inbox.
-            nonlocal seq
-            seq += n
-            return [template.render(seq - n + i) for i in range(n)]
+            def fresh(n: int = n, template: Template = template) -> list[bytes]:
+                # Every delivery unique, as in production: no duplicate is answered from the inbox.
+                nonlocal seq
+                seq += n
+                return [template.render(seq - n + i) for i in range(n)]
 
-        bodies[workload.name] = fresh
-        for warm in (receiver, without_inbox):  # imports, caches, the inbox file
-            await _deliver(warm, template.render(10**SEQ_WARMUP))
-        results[workload.name] = {
-            "body_bytes": template.size,
-            "receiver_us": await _per_message_us(lambda b: _deliver(receiver, b), fresh, budget),
-            "receiver_no_inbox_us": await _per_message_us(
-                lambda b: _deliver(without_inbox, b), fresh, budget
-            ),
-            "json_loads_us": await _per_message_us(_sync(json.loads), fresh, budget),
-            "sdk_us": None,
-        }
-    # The SDK last: its import leaves so many objects that every garbage collection after
-    # it is slower, which would be charged to whatever is measured next.
-    if validate := _sdk_validator() if sdk else None:
-        for name, make_bodies in bodies.items():
-            results[name]["sdk_us"] = await _per_message_us(_sync(validate), make_bodies, budget)
-    return results
+            bodies[workload.name] = fresh
+            for warm in (receiver, without_inbox):  # imports, caches, the inbox file
+                await _deliver(warm, template.render(10**SEQ_WARMUP))
+            results[workload.name] = {
+                "body_bytes": template.size,
+                "receiver_us": await _per_message_us(
+                    lambda b: _deliver(receiver, b), fresh, budget
+                ),
+                "receiver_no_inbox_us": await _per_message_us(
+                    lambda b: _deliver(without_inbox, b), fresh, budget
+                ),
+                "json_loads_us": await _per_message_us(_sync(json.loads), fresh, budget),
+                "sdk_us": None,
+            }
+        # The SDK last: its import leaves so many objects that every garbage collection after
+        # it is slower, which would be charged to whatever is measured next.
+        if validate := _sdk_validator() if sdk else None:
+            for name, make_bodies in bodies.items():
+                results[name]["sdk_us"] = await _per_message_us(
+                    _sync(validate), make_bodies, budget
+                )
+        return results
 
 
 def _sync(func: Callable[[bytes], object]) -> Step:
@@ -171,21 +177,22 @@ async def measure_memory(count: int, traced: int) -> dict[str, Any]:
         for i in range(first, first + n):
             await _deliver(receiver, templates[i % 2].render(i))
 
-    warmup = min(1000, count)
-    await send(0, warmup)
-    gc.collect()
-    rss_before = _rss_bytes()
-    started = time.perf_counter()
-    await send(warmup, count)
-    elapsed = time.perf_counter() - started
-    gc.collect()
-    rss_after = _rss_bytes()
-    tracemalloc.start()
-    baseline, _ = tracemalloc.get_traced_memory()
-    await send(warmup + count, traced)
-    gc.collect()
-    current, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    async with receiver.lifespan():  # as under uvicorn
+        warmup = min(1000, count)
+        await send(0, warmup)
+        gc.collect()
+        rss_before = _rss_bytes()
+        started = time.perf_counter()
+        await send(warmup, count)
+        elapsed = time.perf_counter() - started
+        gc.collect()
+        rss_after = _rss_bytes()
+        tracemalloc.start()
+        baseline, _ = tracemalloc.get_traced_memory()
+        await send(warmup + count, traced)
+        gc.collect()
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
     return {
         "messages": count,
         "seconds": round(elapsed, 2),

@@ -1,47 +1,36 @@
 """A secure, typed receiver for Vapi server-URL messages.
 
-Start with `Receiver`; register handlers with its decorators or a `handlers.CallHandler`
-subclass; serve `receiver.app` with uvicorn.
-
-The names below are loaded on first use (PEP 562): `handlers` builds on `receiver.models`
-while `Receiver` builds on `handlers`, so importing this package must not pull in the
-whole receiver before `handlers` has finished importing.
+Start with `Receiver`; register handlers with its decorators or a `CallHandler` subclass
+(`on_<type>` methods, `@tool` methods); serve `receiver.app` with uvicorn. Message models
+are in `receiver.models`, answers in `receiver.responses`, the test kit in `receiver.testing`.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from receiver.authentication import Verified, authenticate
+from receiver.call_handler import CallHandler
+from receiver.config import LevelConfig, ReceiverConfig, config_from_env, load_config
+from receiver.core import Outcome
+from receiver.errors import ConfigError, ReceiverError, RegistrationError, RequestError
+from receiver.log import OneLineFilter
+from receiver.receiver import Receiver
+from receiver.tools import ToolError, tool
 
-if TYPE_CHECKING:
-    from receiver.config import LevelConfig as LevelConfig
-    from receiver.config import ReceiverConfig as ReceiverConfig
-    from receiver.config import config_from_env as config_from_env
-    from receiver.config import load_config as load_config
-    from receiver.core import Outcome as Outcome
-    from receiver.errors import ConfigError as ConfigError
-    from receiver.errors import ReceiverError as ReceiverError
-    from receiver.errors import RegistrationError as RegistrationError
-    from receiver.errors import RequestError as RequestError
-    from receiver.receiver import Receiver as Receiver
-
-_HOMES = {
-    "ConfigError": "receiver.errors",
-    "LevelConfig": "receiver.config",
-    "Outcome": "receiver.core",
-    "Receiver": "receiver.receiver",
-    "ReceiverConfig": "receiver.config",
-    "ReceiverError": "receiver.errors",
-    "RegistrationError": "receiver.errors",
-    "RequestError": "receiver.errors",
-    "config_from_env": "receiver.config",
-    "load_config": "receiver.config",
-}
-
-__all__ = sorted(_HOMES)
-
-
-def __getattr__(name: str) -> Any:
-    if home := _HOMES.get(name):
-        return getattr(importlib.import_module(home), name)
-    raise AttributeError(f"module 'receiver' has no attribute {name!r}")
+__all__ = [
+    "CallHandler",
+    "ConfigError",
+    "LevelConfig",
+    "OneLineFilter",
+    "Outcome",
+    "Receiver",
+    "ReceiverConfig",
+    "ReceiverError",
+    "RegistrationError",
+    "RequestError",
+    "ToolError",
+    "Verified",
+    "authenticate",
+    "config_from_env",
+    "load_config",
+    "tool",
+]

@@ -6,8 +6,8 @@ decision about the message is the core's, so both paths answer errors in one sha
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from receiver.authentication import screen
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import (
     ConfigError,
@@ -23,8 +24,8 @@ from receiver.errors import (
     RequestError,
     UnsupportedMediaType,
 )
-from receiver.log import logger, show_lines
-from receiver.oauth import token_routes
+from receiver.log import logger
+from receiver.oauth import oauth2_credentials, token_routes
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -34,30 +35,36 @@ def build_app(
     *,
     path: str = "/vapi",
     health_path: str | None = "/health",
-    on_startup: Callable[[], None] | None = None,
+    ready_path: str | None = "/ready",
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
-    """A Starlette app serving the webhook at `path` and a liveness probe at `health_path`."""
+    """A Starlette app: the webhook at `path`, and the probes an orchestrator polls.
+
+    Args:
+        core: What answers deliveries.
+        path: The webhook's path.
+        health_path: Liveness: 200 while the process serves; `None` serves none.
+        ready_path: Readiness: 503 with the reason while deliveries cannot be stored
+            (`ReceiverCore.unavailable`), else 200; `None` serves none.
+        lifespan: `Receiver.lifespan`: the start-up checks and the inbox's serving work.
+
+    Raises:
+        ConfigError: two of these, or an OAuth2 token endpoint, share a path: all but the
+            first would be unreachable.
+    """
     # Every method reaches the endpoint, so that the wrong one gets our JSON 405.
-    routes = [Route(path, webhook_endpoint(core), methods=_ALL_METHODS)]
+    served = [("the webhook (`path`)", Route(path, webhook_endpoint(core), methods=_ALL_METHODS))]
     if health_path:
-        routes.append(Route(health_path, _health, methods=["GET", "HEAD"]))
-    routes.extend(token_routes(core.config))  # only when some level has an OAuth2 credential
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        show_lines()
-        try:
-            core.check_configuration()
-        except ConfigError as error:
-            # Said on one line of its own: under uvicorn it would otherwise be the last line
-            # of a long traceback, followed by "Application startup failed".
-            logger.error("configuration error, not serving: %s", error)
-            raise
-        if on_startup:
-            on_startup()
-        async with core.serving():  # the inbox's recovery, retries and purge
-            yield
-
+        served.append(("`health_path`", Route(health_path, _health, methods=["GET", "HEAD"])))
+    if ready_path:
+        ready = Route(ready_path, readiness_endpoint(core), methods=["GET", "HEAD"])
+        served.append(("`ready_path`", ready))
+    urls = {c.token_path: c.url for c in reversed(oauth2_credentials(core.config))}
+    served.extend(  # only when some level has an OAuth2 credential
+        (f"the OAuth2 token endpoint (`url` {urls[route.path] or route.path})", route)
+        for route in token_routes(core.config)
+    )
+    routes = _distinct_paths(served)
     return Starlette(routes=routes, lifespan=lifespan)
 
 
@@ -69,7 +76,7 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
         try:
             _check_method(request)
             _check_content_type(request)
-            core.screen(request.headers)  # a stranger's body is never read
+            screen(request.headers, core.config)  # a stranger's body is never read
             body = await _read_body(request, limit)
         except RequestError as error:
             logger.warning("refused with %d: %s", error.status, error.message)
@@ -82,8 +89,31 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
     return endpoint
 
 
+def readiness_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Response]]:
+    """Readiness alone, to mount into an existing app: 503 and the reason, or 200."""
+
+    async def ready(request: Request) -> Response:
+        if reason := await core.unavailable():
+            return JSONResponse({"status": "unavailable", "reason": reason}, 503)
+        return JSONResponse({"status": "ok"})
+
+    return ready
+
+
 async def _health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+def _distinct_paths(served: list[tuple[str, Route]]) -> list[Route]:
+    """The routes, refused when two share a path: Starlette would never reach the second."""
+    owners: dict[str, str] = {}
+    for role, route in served:
+        if (owner := owners.setdefault(route.path, role)) != role:
+            raise ConfigError(
+                f"{role} and {owner} are both at the path {route.path}: the second would "
+                "never be reached; give one of them another path"
+            )
+    return [route for _, route in served]
 
 
 def _check_method(request: Request) -> None:

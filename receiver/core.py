@@ -1,9 +1,8 @@
 """The receiver without a web framework: `(headers, raw body)` in, an `Outcome` out.
 
 Everything that decides what to answer lives here and knows nothing of ASGI, so it can be
-tested by feeding bytes, and reused behind any server. The order matters: the envelope is
-read only far enough to find the winning level, the credential is checked, and only then
-is anything parsed into models or handed to user code.
+tested by feeding bytes, and reused behind any server. Nothing is parsed into models or
+handed to user code before `receiver.authentication.authenticate` has accepted it.
 """
 
 from __future__ import annotations
@@ -18,28 +17,19 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from handlers.registry import HandlerRegistry
+from receiver.authentication import authenticate
 from receiver.config import ReceiverConfig, check_tool_tables
-from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
-from receiver.errors import BadRequest, RequestError, Unauthorized
-from receiver.inbox.keys import level_id_headers
+from receiver.errors import RequestError, Unauthorized
+from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox, InboxUnavailable
-from receiver.jsontext import decode_json
 from receiver.log import describe, logger, message_fields
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
 from receiver.recording import Recorder, credential_headers
+from receiver.registry import HandlerRegistry
 from receiver.responses._base import without_surrogates
-from receiver.verification import (
-    expected_schemes,
-    lower_headers,
-    quiet_refusal,
-    single_valued_headers,
-    verify,
-    verify_any,
-    winning_levels,
-)
+from receiver.verification import expected_schemes, quiet_refusal
 
 JSON: Final = "application/json"
 PCM: Final = "application/octet-stream"
@@ -80,7 +70,6 @@ class ReceiverCore:
         self._unknown_types_seen: set[str] = set()
         #: Answer a 401 with its full explanation; `vapi-receiver serve` turns it on.
         self.explain_refusals = config.explain_refusals
-        self._single_valued = single_valued_headers(config)
         self._expected = expected_schemes(config)
         self._checked = False
 
@@ -133,34 +122,16 @@ class ReceiverCore:
         if not self._checked:
             self.check_configuration()
         started = time.perf_counter()
-        fields: dict[str, Any] = {}
         try:
-            request = None
-            if not self.config.insecure:
-                request = RequestView(self.screen(headers), body, method, url)
-                if len(body) > self.config.max_unverified_parse_bytes:
-                    verify_any(request, self.config)  # parsing costs ~25x the body
-            raw = read_envelope(body)
-            fields = message_fields(raw)
-            limit_tool_calls(raw, self.config.max_tool_calls)
-            if request is not None:
-                verify(request, winning_levels(raw, self.config))
-        except RequestError as error:
-            logger.warning(
-                "refused with %d: %s %s",
-                error.status,
-                error.message,
-                describe(fields),
-                extra=fields,
-            )
+            raw = authenticate(headers, body, self.config, method=method, url=url).message
+        except RequestError as error:  # logged by `authenticate`, with its explanation
             return self.refusal(error, headers)
-        if self.config.insecure:
-            logger.warning("INSECURE mode: accepted without a credential %s", describe(fields))
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
             await self.recorder.record(headers, body)
         outcome = await self._dispatch(raw, headers, body)
         if not logger.isEnabledFor(logging.INFO):
             return outcome  # build no log fields that nobody reads, on every request
+        fields = message_fields(raw)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         logger.info(
             "answered %d in %.1f ms %s",
@@ -170,25 +141,6 @@ class ReceiverCore:
             extra={**fields, "latency_ms": elapsed_ms},
         )
         return outcome
-
-    def screen(self, headers: Mapping[str, str]) -> dict[str, str]:
-        """The headers by lower-case name, once they may still carry a valid credential.
-
-        The step before the body is read, so that a stranger costs no memory: a second value
-        of a credential header is refused, and so is a request that no credential of any
-        configured level can accept on its headers alone. Secrets, Bearer and OAuth2 are
-        decided in full; an HMAC credential only refuses a missing header or a stale
-        timestamp here, its signature needs the body. `handle` screens again, so a server
-        may skip this; calling it first is what keeps a large body unread.
-
-        Raises:
-            Unauthorized: a duplicate credential header, or no credential can accept these.
-        """
-        if self.config.insecure:
-            return {name.lower(): value for name, value in headers.items()}
-        lowered = lower_headers(headers, self._single_valued)
-        verify_any(RequestView(lowered), self.config, headers_only=True)
-        return lowered
 
     def refusal(self, error: RequestError, headers: Mapping[str, str]) -> Outcome:
         """The answer to a refused request.
@@ -201,6 +153,10 @@ class ReceiverCore:
             return Outcome.refusal(error)
         public = error.public or quiet_refusal(headers, self._expected)
         return Outcome(error.status, _json({"error": public}))
+
+    async def unavailable(self) -> str | None:
+        """Why deliveries cannot be taken now (the inbox cannot store them), or `None`."""
+        return await self.inbox.unavailable() if self.inbox is not None else None
 
     def serving(self) -> AbstractAsyncContextManager[None]:
         """Work that lasts as long as the server: the inbox's retries, recovery and purge."""
@@ -215,8 +171,8 @@ class ReceiverCore:
             if background is None or self.inbox is None:
                 return Outcome(200, _ACK, background=background)
             try:  # committed before the 200 is sent: a crash from here on loses nothing
-                ids = level_id_headers(raw, self.config)
-                background = await self.inbox.accept(raw, headers, body, ids)
+                signed = None if self.config.insecure else signed_id_header(raw, self.config)
+                background = await self.inbox.accept(raw, headers, body, signed)
             except InboxUnavailable as error:
                 return Outcome.refusal(error)
             return Outcome(200, _ACK, background=background)
@@ -271,55 +227,6 @@ class ReceiverCore:
         return Outcome(200, _json(answer))
 
 
-def read_envelope(body: bytes) -> dict[str, Any]:
-    """The `message` object of a Vapi envelope, with its `type` guaranteed to be a string.
-
-    Raises:
-        BadRequest: saying exactly what is wrong with the body.
-    """
-    try:
-        envelope = decode_json(body)
-    except ValueError as exc:
-        try:  # the decoder checks UTF-8 too, but does not say where it fails
-            body.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            raise BadRequest(f"body is not valid UTF-8 (byte {bad.start})") from None
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
-    if not isinstance(envelope, dict):
-        raise BadRequest(f"body must be a JSON object, not {_json_kind(envelope)}")
-    message = envelope.get("message")
-    if not isinstance(message, dict):
-        found = "missing" if message is None else _json_kind(message)
-        raise BadRequest(f'body must have a "message" object ({found})')
-    kind = message.get("type")
-    if kind is None and ("toolCallList" in message or "toolWithToolCallList" in message):
-        # The SDK marks `type` optional on tool-calls only; a list of tool calls says it all.
-        message["type"] = kind = "tool-calls"
-    if not isinstance(kind, str) or not kind:
-        raise BadRequest('"message.type" must be a non-empty string')
-    return message
-
-
-def limit_tool_calls(message: Mapping[str, Any], limit: int) -> None:
-    """Refuse a tool-calls message with more than `limit` calls, before any work per call.
-
-    Verification, dispatch and the answer each walk the calls; a list of 100,000 held the
-    event loop for a minute. The longest of the lists Vapi may send is counted.
-
-    Raises:
-        BadRequest: naming the count and the limit.
-    """
-    if message.get("type") != "tool-calls":
-        return
-    lists = (message.get(key) for key in ("toolCallList", "toolWithToolCallList", "toolCalls"))
-    count = max((len(calls) for calls in lists if isinstance(calls, list)), default=0)
-    if count > limit:
-        raise BadRequest(
-            f"tool-calls carries {count} tool calls; this receiver accepts at most {limit} "
-            "per request ([receiver] max_tool_calls)"
-        )
-
-
 def _json(value: object) -> bytes:
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     try:
@@ -327,11 +234,6 @@ def _json(value: object) -> bytes:
     except UnicodeEncodeError:  # a handler's text held half a surrogate pair: send the rest
         logger.warning("the answer held unpaired UTF-16 surrogates; sent U+FFFD in their place")
         return without_surrogates(text).encode()
-
-
-def _json_kind(value: object) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number"}
-    return "null" if value is None else names.get(type(value), "a number")
 
 
 def _summarise(exc: ValidationError) -> str:

@@ -27,8 +27,6 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import anyio.to_thread
 
-from handlers.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
-from handlers.tools import ToolError
 from receiver.config import ReceiverConfig
 from receiver.log import describe, logger, message_fields
 from receiver.models import (
@@ -38,6 +36,7 @@ from receiver.models import (
     ToolCallsMessage,
     normalise_tool_calls,
 )
+from receiver.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
 from receiver.responses import (
     InvalidAnswer,
     ToolCallResult,
@@ -46,6 +45,7 @@ from receiver.responses import (
     safe_answer,
     stringify_result,
 )
+from receiver.tools import ToolError
 
 #: What a voice-request handler may return: PCM bytes, or chunks of them to stream.
 AudioAnswer = bytes | AsyncIterable[bytes]

@@ -17,7 +17,7 @@ from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import Unauthorized
 from receiver.message_types import DEFAULT_SERVER_MESSAGES, REQUEST_TYPES, TYPES_IN_ORDER
-from receiver.testing import make_message
+from receiver.samples import make_message
 from receiver.vapi_objects import (
     Finding,
     ServerSetting,
@@ -32,7 +32,13 @@ from receiver.vapi_objects import (
     read_tool,
     same_url,
 )
-from receiver.verification import SECRET_HEADER, Level, verify, winning_levels
+from receiver.verification import (
+    SECRET_HEADER,
+    Level,
+    hmac_replay_warnings,
+    verify,
+    winning_levels,
+)
 
 __all__ = ["Diagnosis", "Route", "Row", "Scenario", "diagnose"]
 
@@ -580,7 +586,19 @@ def _config_findings(
                 )
             )
     findings += _unmentioned(config, objects)
+    findings += [
+        Finding("warning", "hmac-replay", f"{config.source} {_table(level)}", warning)
+        for level, warning in hmac_replay_warnings(config)
+    ]
     return findings
+
+
+def _table(level: Level) -> str:
+    """The configuration table of `level`, as the user wrote it: `[tools.lookup_order]`."""
+    if level.kind == "org":
+        return f"[orgs.{level.key}]" if level.key else "[org]"
+    tables = {"tool": "tools", "assistant": "assistants", "phone number": "phone_numbers"}
+    return f"[{tables[level.kind]}.{level.key}]"
 
 
 def _own_secrets_differ(

@@ -30,6 +30,11 @@ class RequestError(ReceiverError):
         if status is not None:
             self.status = status
 
+    @property
+    def answer(self) -> str:
+        """What may be answered to the sender: this refusal describes only their request."""
+        return self.message
+
 
 class BadRequest(RequestError):
     """The body is not a Vapi envelope (not UTF-8, not JSON, no `message`, no `type`)."""
@@ -51,6 +56,11 @@ class Unauthorized(RequestError):
     def __init__(self, message: str, *, public: str | None = None) -> None:
         super().__init__(message)
         self.public = public
+
+    @property
+    def answer(self) -> str:
+        """`public`, or a bare refusal when nothing public was given; never `message`."""
+        return self.public or "no valid credential"
 
 
 class MethodNotAllowed(RequestError):

@@ -68,8 +68,11 @@ def describe(fields: Mapping[str, Any]) -> str:
     return " ".join(f"{key}={value}" for key, value in fields.items() if value not in (None, ""))
 
 
-class _OneLine(logging.Filter):
+class OneLineFilter(logging.Filter):
     """Escapes what a record interpolates: no value can add a line, or rewrite a terminal.
+
+    The receiver's logger has one. Add one to your own loggers (or to a handler, to cover
+    every logger it serves) when they interpolate payload values such as a call id.
 
     Arguments are wrapped, not formatted, so that the message stays a template (log services
     group records by it) and numbers keep their `%d` and `%.1f`. A traceback keeps its
@@ -134,4 +137,4 @@ def _escape(char: str) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
-logger.addFilter(_OneLine())
+logger.addFilter(OneLineFilter())

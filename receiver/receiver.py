@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from functools import cached_property
 from typing import Any, TypeVar, overload
 
 from starlette.applications import Starlette
 
-from handlers.call_handler import CallHandler
-from handlers.registry import HandlerRegistry
-from handlers.tools import ToolSpec
 from receiver.app import build_app
+from receiver.call_handler import CallHandler
 from receiver.config import (
     CONFIG_PATH_ENV,
     ORG_SECRET_ENV,
@@ -24,8 +23,10 @@ from receiver.config import (
 )
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import ConfigError
-from receiver.log import logger
-from receiver.verification import untimed_hmac_levels
+from receiver.log import logger, show_lines
+from receiver.registry import HandlerRegistry
+from receiver.tools import ToolSpec
+from receiver.verification import hmac_replay_warnings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -156,8 +157,66 @@ class Receiver:
 
     @cached_property
     def app(self) -> Starlette:
-        """The ASGI app: `uvicorn my_module:receiver.app`, or `app = receiver.app`."""
-        return build_app(self.core, path=self.path, on_startup=self.log_startup)
+        """The ASGI app: `uvicorn my_module:receiver.app`, or `app = receiver.app`.
+
+        Its lifespan is `lifespan`; mounted in another app, that lifespan never runs by
+        itself: use `mount`, or enter `lifespan` in the host's own.
+        """
+        return build_app(self.core, path=self.path, lifespan=self.lifespan)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """Everything that lasts as long as the server: enter it in your app's lifespan.
+
+        Shows the receiver's log lines on stderr when nothing else would (`log.show_lines`),
+        checks the configuration against the registered tools, logs what is configured,
+        then runs the inbox's work until exit: recovery of deliveries left pending by a
+        crash, retries, lease renewal and the purge. While it is not entered, the inbox
+        refuses informational deliveries with 503 rather than acknowledge work that nothing
+        would retry. `FastAPI(lifespan=receiver.lifespan)` works as it is; inside a lifespan
+        of your own, `async with receiver.lifespan(): yield`.
+
+        Args:
+            app: The app whose lifespan this is; unused, and there so that Starlette and
+                FastAPI can call it as theirs.
+
+        Raises:
+            ConfigError: a `[tools.X]` entry names no registered tool.
+        """
+        show_lines()
+        try:
+            self.core.check_configuration()
+        except ConfigError as error:
+            # Said on one line of its own: under uvicorn it would otherwise be the last line
+            # of a long traceback, followed by "Application startup failed".
+            logger.error("configuration error, not serving: %s", error)
+            raise
+        self.log_startup()
+        async with self.core.serving():
+            yield
+
+    def mount(self, app: Starlette, path: str) -> None:
+        """Serve this receiver under `path` of an existing Starlette or FastAPI app.
+
+        Mounts `self.app` and wraps the host's lifespan around `lifespan`, which a plain
+        `app.mount` would never run. The host's lifespan is entered first and left last, so
+        that what it sets up (a database pool, a client) is there for every handler the
+        inbox runs, including those it finishes at shut-down. Call it before the app starts.
+
+        Args:
+            app: The host app; `FastAPI` is a `Starlette`.
+            path: The mount point, e.g. `"/hooks"`: the webhook is then at `/hooks/vapi`
+                (`/hooks` + the `path` this receiver was created with).
+        """
+        host = app.router.lifespan_context
+
+        @contextlib.asynccontextmanager
+        async def lifespan(outer: Starlette) -> AsyncIterator[Any]:  # the host's state
+            async with host(outer) as state, self.lifespan(outer):
+                yield state
+
+        app.router.lifespan_context = lifespan
+        app.mount(path, self.app)
 
     def log_startup(self) -> None:
         """Say what is configured (names of levels, never secrets) and what is not handled."""
@@ -187,12 +246,11 @@ class Receiver:
             ", ".join(levels) or "nothing",
             ", ".join(sorted(self.registry.tools)) or "none",
         )
-        if unstamped := untimed_hmac_levels(config):
-            logger.warning(
-                "HMAC without a timestamp on %s: a captured request can be replayed at any "
-                "time; set include_timestamp = true if the sender signs one",
-                ", ".join(unstamped),
-            )
+        by_warning: dict[str, list[str]] = {}
+        for level, warning in hmac_replay_warnings(config):
+            by_warning.setdefault(warning, []).append(level.describe())
+        for warning, levels in by_warning.items():
+            logger.warning("HMAC on %s: %s", ", ".join(dict.fromkeys(levels)), warning)
         if recorder := self.core.recorder:
             logger.info(
                 "recording every verified delivery, headers without credentials, to %s",

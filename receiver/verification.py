@@ -34,10 +34,10 @@ __all__ = [
     "LevelKind",
     "configured_levels",
     "expected_schemes",
+    "hmac_replay_warnings",
     "lower_headers",
     "quiet_refusal",
     "single_valued_headers",
-    "untimed_hmac_levels",
     "verify",
     "verify_any",
     "winning_levels",
@@ -158,17 +158,18 @@ def configured_levels(config: ReceiverConfig) -> list[Level]:
     return levels
 
 
-def untimed_hmac_levels(config: ReceiverConfig) -> list[str]:
-    """The levels with an HMAC credential that signs no timestamp, so cannot refuse replays.
+def hmac_replay_warnings(config: ReceiverConfig) -> list[tuple[Level, str]]:
+    """Each level's HMAC plans that leave replays open, with what to change: for start-up
+    and `doctor`.
 
-    Allowed (it is the setting of Vapi's PostHog recipe) but worth a warning at start-up.
+    Allowed (signing no timestamp is the setting of Vapi's PostHog recipe) but worth saying.
     """
     return [
-        level.describe()
+        (level, warning)
         for level in configured_levels(config)
-        if any(
-            isinstance(c, HmacCredential) and not c.include_timestamp for c in level.config.accepted
-        )
+        for credential in level.config.accepted
+        if isinstance(credential, HmacCredential)
+        for warning in credential.replay_warnings()
     ]
 
 
@@ -178,8 +179,8 @@ def verify_any(request: RequestView, config: ReceiverConfig, *, headers_only: bo
     A stranger's body costs memory to read and far more to parse; this check turns the
     stranger away first. Secrets, Bearer and OAuth2 read only headers, so they decide in
     full either way. HMAC needs the body: with `headers_only` it refuses only for a missing
-    header or a stale timestamp, otherwise it checks the signature. No HMAC message id is
-    recorded, so the real check that follows still sees the delivery for the first time.
+    header or a stale timestamp, otherwise it checks the signature. Nothing is remembered
+    as seen, so the real check that follows still sees the delivery for the first time.
 
     Args:
         request: The delivery; its body is ignored with `headers_only`.

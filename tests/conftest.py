@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from receiver import Receiver
+from tests.served import close_served
 
 SECRET = "test-org-secret"
 
@@ -39,3 +41,9 @@ def _no_receiver_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     monkeypatch.delenv("VAPI_SERVER_SECRET", raising=False)
     # Each test gets its own durable inbox, instead of ./vapi-inbox.sqlite3 in the checkout.
     monkeypatch.setenv("VAPI_INBOX_PATH", str(tmp_path / "inbox.sqlite3"))
+
+
+@pytest.fixture(autouse=True)
+def _close_served_clients() -> Iterator[None]:
+    yield
+    close_served()  # the clients `tests.served.served` opened: run their apps' shutdown

@@ -1,4 +1,5 @@
-"""Run `tests.inbox_app` under uvicorn in a child process that a test may `kill -9`."""
+"""Run `tests.inbox_app` (or an app that mounts it) under uvicorn in a child process that a
+test may `kill -9`."""
 
 from __future__ import annotations
 
@@ -28,11 +29,13 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """One uvicorn process serving `tests.inbox_app:app` on 127.0.0.1."""
+    """One uvicorn process serving `app` on 127.0.0.1, the receiver's routes under `prefix`."""
 
-    def __init__(self, workdir: Path, **settings: str) -> None:
+    def __init__(
+        self, workdir: Path, *, app: str = "tests.inbox_app:app", prefix: str = "", **settings: str
+    ) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/vapi"
+        self.url = f"http://127.0.0.1:{self.port}{prefix}/vapi"
         self.log = workdir / f"uvicorn-{self.port}.log"
         env = {
             **os.environ,
@@ -42,7 +45,7 @@ class ServerProcess:
             "INBOX_APP_RECORD": str(workdir / "handled.txt"),
             **settings,
         }
-        command = [sys.executable, "-m", "uvicorn", "tests.inbox_app:app", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning"]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
@@ -77,8 +80,10 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serving(workdir: Path, **settings: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(workdir, **settings)
+def serving(
+    workdir: Path, *, app: str = "tests.inbox_app:app", prefix: str = "", **settings: str
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(workdir, app=app, prefix=prefix, **settings)
     try:
         yield server
     finally:

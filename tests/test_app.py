@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from receiver.testing import make_message
 from tests.conftest import SECRET, make_receiver, post
+from tests.served import served
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 
@@ -23,7 +24,7 @@ def calls() -> list[Any]:
 def client(calls: list[Any]) -> TestClient:
     receiver = make_receiver(max_body_bytes=64 * 1024)
     receiver.on_any(calls.append)
-    return TestClient(receiver.app)
+    return served(receiver.app)
 
 
 def test_health(client: TestClient) -> None:

@@ -338,6 +338,28 @@ def test_insecure_mode_is_a_warning_locally_and_an_error_at_a_public_url(doctor:
     assert (code, findings(report, "error")) == (1, ["insecure"])
 
 
+def test_hmac_plans_open_to_replay_are_warnings_that_say_what_to_change(doctor: Doctor) -> None:
+    hmac = 'type = "hmac"\nsecret_key = "hk-1"\nalgorithm = "sha256"\n'
+    config = (
+        CONFIG.replace(f'[tools.lookup_order]\nsecret = "{TOOL_SECRET}"\n', "")
+        + f'\n[[tools.lookup_order.credentials]]\n{hmac}message_id_header = "svix-id"\n'
+        + f"\n[[orgs.{ORG_ID}.credentials]]\n{hmac}include_timestamp = false\n"
+    )
+    code, report = doctor.report(config=config, public_url=None)
+    assert code == 0
+    replay = [f for f in report["findings"] if f["code"] == "hmac-replay"]
+    assert [f["subject"].split()[-1] for f in replay] == [
+        "[orgs." + ORG_ID + "]",
+        "[tools.lookup_order]",
+    ]
+    assert all(f["severity"] == "warning" for f in replay)
+    assert "a captured request can be replayed at any time" in replay[0]["message"]
+    assert "does not sign {svix-id}" in replay[1]["message"]
+    assert "add {svix-id} to payload_format" in replay[1]["message"]
+    _, out, _ = doctor.run(config=config, public_url=None)
+    assert "does not sign {svix-id}" in out
+
+
 def test_assistant_request_with_nowhere_to_go_is_an_error(doctor: Doctor) -> None:
     silent = bought_phone_number(serverUrl=None, serverUrlSecret=None)
     code, out, _ = doctor.run(phone_numbers=[silent], org=org(server=None))

@@ -7,7 +7,6 @@ code, so a test passes only if the receiver agrees with the sender.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hmac
 import json
@@ -23,6 +22,7 @@ from receiver import ConfigError, LevelConfig, Receiver, ReceiverConfig, load_co
 from receiver.config import config_from_mapping
 from receiver.credentials import BearerCredential, HmacCredential, OAuth2Credential, RequestView
 from receiver.testing import make_message
+from tests.served import handle_served, served
 
 JSON_TYPE = {"content-type": "application/json"}
 URL = "http://testserver/vapi"
@@ -79,7 +79,7 @@ def post(client: TestClient, body: bytes, headers: dict[str, str]) -> Any:
 
 def test_bearer_with_defaults_is_the_authorization_header() -> None:
     receiver, handled = receiver_with([{"type": "bearer", "token": "tok-3f9a"}])
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, call_id = status_update()
     assert post(client, body, {"authorization": "Bearer tok-3f9a"}).status_code == 200
     assert handled == [call_id]
@@ -103,7 +103,7 @@ def test_bearer_in_x_vapi_secret_without_prefix_is_the_migration_recipe() -> Non
     legacy = Receiver(config={"org": {"secret": "legacy-secret"}})
     body, _ = status_update()
     for app in (receiver.app, legacy.app):
-        client = TestClient(app)
+        client = served(app)
         assert post(client, body, {"X-Vapi-Secret": "legacy-secret"}).status_code == 200
         assert post(client, body, {"X-Vapi-Secret": "Bearer legacy-secret"}).status_code == 401
         assert post(client, body, {"authorization": "Bearer legacy-secret"}).status_code == 401
@@ -111,7 +111,7 @@ def test_bearer_in_x_vapi_secret_without_prefix_is_the_migration_recipe() -> Non
 
 def test_bearer_in_a_custom_header_with_prefix() -> None:
     receiver, _ = receiver_with([{"type": "bearer", "token": "k1", "header_name": "X-Api-Key"}])
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, _ = status_update()
     assert post(client, body, {"x-api-key": "Bearer k1"}).status_code == 200
     assert post(client, body, {"x-api-key": "k1"}).status_code == 401
@@ -125,7 +125,7 @@ def test_hmac_with_vapi_defaults() -> None:
     receiver, handled = receiver_with(
         [{"type": "hmac", "secret_key": "hm-key", "algorithm": "sha256"}]
     )
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, call_id = status_update()
     now = str(int(time.time()))
     signature = vapi_signature(body, b"hm-key", values={"timestamp": now})
@@ -143,7 +143,7 @@ def test_hmac_covers_the_raw_bytes_not_the_json() -> None:
     receiver, handled = receiver_with(
         [{"type": "hmac", "secret_key": "hm-key", "algorithm": "sha256"}]
     )
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     envelope = make_message("status-update")
     signed = json.dumps(envelope).encode()
     sent = json.dumps(envelope, separators=(",", ":")).encode()
@@ -166,7 +166,7 @@ def test_hmac_with_posthogs_settings() -> None:
         "payloadFormat": "{body}",
     }
     receiver, handled = receiver_with([plan])
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, call_id = status_update()
     signature = vapi_signature(body, b"ph-secret", payload_format="{body}")
     assert post(client, body, {"x-signature": signature}).status_code == 401
@@ -180,7 +180,7 @@ def test_hmac_without_timestamp_defaults_to_the_body_alone() -> None:
     )
     body, _ = status_update()
     signature = vapi_signature(body, b"k", algorithm="sha1", payload_format="{body}")
-    assert post(TestClient(receiver.app), body, {"x-signature": signature}).status_code == 200
+    assert post(served(receiver.app), body, {"x-signature": signature}).status_code == 200
 
 
 def test_hmac_with_base64_secret_base64_signature_and_prefix() -> None:
@@ -195,7 +195,7 @@ def test_hmac_with_base64_secret_base64_signature_and_prefix() -> None:
         "signature_prefix": "sha512=",
     }
     receiver, _ = receiver_with([plan])
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, _ = status_update()
     now = str(int(time.time()))
     signature = vapi_signature(
@@ -250,7 +250,7 @@ def svix_headers(body: bytes, message_id: str, timestamp: str) -> dict[str, str]
 
 def test_svix_style_message_id_is_signed_and_replays_are_refused() -> None:
     receiver, handled = receiver_with([SVIX_PLAN])
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, call_id = status_update()
     now = int(time.time())
     headers = svix_headers(body, "msg_2mXa", str(now))
@@ -272,7 +272,107 @@ def test_svix_style_signature_header_with_several_signatures() -> None:
     body, _ = status_update()
     headers = svix_headers(body, "msg_rot", str(int(time.time())))
     headers["svix-signature"] = "v1,AAAA " + headers["svix-signature"]
-    assert post(TestClient(receiver.app), body, headers).status_code == 200
+    assert post(served(receiver.app), body, headers).status_code == 200
+
+
+def test_a_new_unsigned_message_id_does_not_make_a_captured_request_new() -> None:
+    """The default payload_format signs no {svix-id}: the id header is anyone's to change."""
+    plan = {"type": "hmac", "secret_key": "hm-key", "algorithm": "sha256"}
+    receiver, handled = receiver_with([{**plan, "message_id_header": "svix-id"}])
+    client = served(receiver.app)
+    body, call_id = status_update()
+    now = str(int(time.time()))
+    captured = {
+        "x-signature": vapi_signature(body, b"hm-key", values={"timestamp": now}),
+        "x-timestamp": now,
+        "svix-id": "msg_1",
+    }
+    assert post(client, body, captured).status_code == 200
+    for forged_id in ("msg_2", "msg_3", "msg_1 "):
+        replay = post(client, body, {**captured, "svix-id": forged_id})
+        assert replay.status_code == 401
+        assert "signed request already seen (a replay)" in replay.json()["error"]
+    assert handled == [call_id]
+
+
+def hex_variants(signature: str) -> list[str]:
+    """One signature written the ways the header accepts: case, listed with others."""
+    return [signature, signature.upper(), f"{'0' * 64} {signature}", f"{signature} {signature}"]
+
+
+def test_a_timed_request_without_a_message_id_is_accepted_once() -> None:
+    """Keyed by what was signed: no spelling or listing of the signature makes it new."""
+    receiver, handled = receiver_with(
+        [{"type": "hmac", "secret_key": "hm-key", "algorithm": "sha256"}]
+    )
+    client = served(receiver.app)
+    body, call_id = status_update()
+    now = str(int(time.time()))
+    signature = vapi_signature(body, b"hm-key", values={"timestamp": now})
+    statuses = [
+        post(client, body, {"x-signature": variant, "x-timestamp": now}).status_code
+        for variant in hex_variants(signature)
+    ]
+    assert statuses == [200, 401, 401, 401]
+    # Vapi signing the delivery again (a retry) has a new timestamp: accepted, and the inbox
+    # recognises the body it has stored already.
+    later = str(int(now) + 1)
+    retry = vapi_signature(body, b"hm-key", values={"timestamp": later})
+    assert post(client, body, {"x-signature": retry, "x-timestamp": later}).status_code == 200
+    assert handled == [call_id]
+
+
+def test_base64_signatures_are_keyed_by_what_was_signed_too() -> None:
+    plan = {**SVIX_PLAN, "payloadFormat": "{timestamp}.{body}"}
+    receiver, _ = receiver_with([plan])
+    client = served(receiver.app)
+    body, _ = status_update()
+    headers = svix_headers(body, "msg_b64", str(int(time.time())))
+    signature = headers["svix-signature"]  # base64 with padding
+    headers["svix-signature"] = vapi_signature(
+        body,
+        b"svix-style key",
+        payload_format="{timestamp}.{body}",
+        encoding="base64",
+        prefix="v1,",
+        values={"timestamp": headers["svix-timestamp"]},
+    )
+    assert post(client, body, headers).status_code == 200
+    unpadded = headers["svix-signature"].rstrip("=").replace("+", "-").replace("/", "_")
+    for variant in (unpadded, f"v1,AAAA {headers['svix-signature']}", signature):
+        again = {**headers, "svix-signature": variant, "svix-id": "msg_new"}
+        assert post(client, body, again).status_code == 401
+
+
+def test_a_signed_message_id_keys_the_replay_memory() -> None:
+    """With {svix-id} signed, one id and timestamp is one delivery whatever its body."""
+    receiver, handled = receiver_with([SVIX_PLAN])
+    client = served(receiver.app)
+    now = str(int(time.time()))
+    first, first_id = status_update()
+    second, _ = status_update()
+    assert post(client, first, svix_headers(first, "msg_same", now)).status_code == 200
+    refused = post(client, second, svix_headers(second, "msg_same", now))
+    assert refused.status_code == 401
+    assert "svix-id already seen (a replay)" in refused.json()["error"]
+    assert handled == [first_id]
+
+
+def test_without_a_signed_timestamp_nothing_tells_a_retry_from_a_replay() -> None:
+    """So identical signed bytes pass again, as Vapi's retries must (start-up warns of it);
+    the inbox's body digest still keeps an informational delivery from running twice."""
+    untimed = {"type": "hmac", "secret_key": "k", "algorithm": "sha256"}
+    for plan in (
+        {**untimed, "include_timestamp": False},
+        {**untimed, "payload_format": "{body}"},  # a timestamp header that is not signed
+    ):
+        receiver, handled = receiver_with([plan])
+        client = served(receiver.app)
+        body, call_id = status_update()
+        headers = {"x-signature": vapi_signature(body, b"k", payload_format="{body}")}
+        headers["x-timestamp"] = str(int(time.time()))
+        assert [post(client, body, headers).status_code for _ in range(2)] == [200, 200]
+        assert handled == [call_id]
 
 
 class FakeClock:
@@ -355,6 +455,12 @@ def test_a_message_id_without_a_timestamp_is_refused_at_load(tmp_path: Path) -> 
     assert "`include_timestamp = true`" in str(error.value)
 
 
+def startup_warnings(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> list[str]:
+    with caplog.at_level(logging.WARNING, logger="vapi_receiver"):
+        receiver.log_startup()
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("HMAC on ")]
+
+
 def test_hmac_without_a_timestamp_is_allowed_with_a_warning_at_start_up(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -365,11 +471,34 @@ def test_hmac_without_a_timestamp_is_allowed_with_a_warning_at_start_up(
             "tools": {"refund": {"credentials": [untimed]}},
         }
     )
-    with caplog.at_level(logging.WARNING, logger="vapi_receiver"):
-        receiver.log_startup()
-    warnings = [r.getMessage() for r in caplog.records if "without a timestamp" in r.getMessage()]
-    assert len(warnings) == 1
-    assert "on org level:" in warnings[0] and "replayed" in warnings[0]
+    [warning] = startup_warnings(receiver, caplog)
+    assert warning.startswith("HMAC on org level: no timestamp is signed")
+    assert "replayed at any time" in warning
+
+
+def test_an_unsigned_message_id_and_an_unsigned_timestamp_are_warned_of_at_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plan = {"type": "hmac", "secret_key": "k", "algorithm": "sha256"}
+    receiver = Receiver(
+        config={
+            "org": {"credentials": [{**plan, "message_id_header": "svix-id"}]},
+            "tools": {
+                "refund": {"credentials": [{**plan, "payload_format": "{body}"}]},
+                "lookup": {"credentials": [SVIX_PLAN]},  # signs id and timestamp: no warning
+            },
+        }
+    )
+    unsigned_id, unsigned_time = startup_warnings(receiver, caplog)
+    assert unsigned_id.startswith(
+        "HMAC on org level: `message_id_header` is set but `payload_format` "
+        "({timestamp}.{body}) does not sign {svix-id}"
+    )
+    assert "add {svix-id} to payload_format" in unsigned_id
+    assert unsigned_time.startswith(
+        'HMAC on tool "refund": no timestamp is signed (the timestamp header is sent but not '
+        "signed)"
+    )
 
 
 def test_hmac_signing_method_and_url() -> None:
@@ -381,7 +510,7 @@ def test_hmac_signing_method_and_url() -> None:
         "payload_format": "{method} {url}\n{body}",
     }
     receiver, _ = receiver_with([plan])
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, _ = status_update()
     fmt = str(plan["payload_format"])
     good = vapi_signature(body, b"k", payload_format=fmt, values={"method": "POST", "url": URL})
@@ -398,10 +527,10 @@ def test_url_placeholder_needs_the_url_from_the_caller() -> None:
     body, _ = status_update()
     signature = vapi_signature(body, b"k", payload_format="{url}{body}", values={"url": URL})
     headers = {**JSON_TYPE, "x-signature": signature}
-    without = asyncio.run(receiver.handle(headers, body))
+    without = handle_served(receiver, headers, body)
     assert without.status == 401
     assert isinstance(without.body, bytes) and b"the request URL is unknown" in without.body
-    assert asyncio.run(receiver.handle(headers, body, url=URL)).status == 200
+    assert handle_served(receiver, headers, body, url=URL).status == 200
 
 
 # -- several credentials, levels, and the 401 -------------------------------------------------
@@ -416,7 +545,7 @@ def test_any_credential_of_the_level_is_accepted() -> None:
         ],
         secrets=["old-secret"],
     )
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     first, second, third, fourth = (status_update() for _ in range(4))
     signature = vapi_signature(third[0], b"hm", payload_format="{body}")
     assert post(client, first[0], {"x-vapi-secret": "old-secret"}).status_code == 200
@@ -432,7 +561,7 @@ def test_credentials_belong_to_their_level_only() -> None:
         "org": {"secret": "org-secret"},
         "assistants": {"asst-1": {"credentials": [{"type": "bearer", "token": "assistant-token"}]}},
     }
-    client = TestClient(Receiver(config=config).app)
+    client = served(Receiver(config=config).app)
     mine = json.dumps(make_message("status-update", assistant_id="asst-1")).encode()
     other = json.dumps(make_message("status-update", assistant_id="asst-2")).encode()
     assert post(client, mine, {"authorization": "Bearer assistant-token"}).status_code == 200
@@ -451,7 +580,7 @@ def test_the_401_names_schemes_headers_and_reasons_never_values(
         ],
         secret="plain-secret-value",
     )
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, _ = status_update()
     now = str(int(time.time()))
     with caplog.at_level(logging.WARNING, logger="vapi_receiver"):
@@ -477,7 +606,7 @@ def test_the_401_names_schemes_headers_and_reasons_never_values(
 
 def test_the_401_when_another_scheme_is_sent_or_nothing_at_all() -> None:
     receiver, _ = receiver_with([{"type": "hmac", "secret_key": "k", "algorithm": "sha256"}])
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     body, _ = status_update()
     other = post(client, body, {"authorization": "Bearer something"}).json()["error"]
     assert "x-signature missing" in other

@@ -12,11 +12,12 @@ from typing import Annotated, Any, Optional
 import pytest
 from starlette.testclient import TestClient
 
-from handlers import CallHandler, ToolError, tool
+from receiver import CallHandler, ToolError, tool
 from receiver.models import Call, EndOfCallReportMessage, Message, ToolCall
 from receiver.responses import AssistantResponse, ToolResult
 from receiver.testing import make_message
 from tests.conftest import make_receiver, post
+from tests.served import served
 
 # -- tools -------------------------------------------------------------------------------
 
@@ -32,7 +33,7 @@ def test_tool_result_is_a_json_string_with_id_and_name() -> None:
     receiver.include(Support())
     envelope = make_message("tool-calls", tool_calls=[("lookup_order", {"order_id": "A-1042"})])
     call_id = envelope["message"]["toolCallList"][0]["id"]
-    response = post(TestClient(receiver.app), envelope)
+    response = post(served(receiver.app), envelope)
     assert response.status_code == 200
     assert response.json() == {
         "results": [
@@ -59,7 +60,7 @@ def test_tool_calls_run_concurrently_and_keep_their_order() -> None:
         "tool-calls", tool_calls=[("slow", {"label": "first"}), ("slow", {"label": "second"})]
     )
     began = time.perf_counter()
-    results = post(TestClient(receiver.app), envelope).json()["results"]
+    results = post(served(receiver.app), envelope).json()["results"]
     elapsed = time.perf_counter() - began
     ids = [item["id"] for item in envelope["message"]["toolCallList"]]
     assert [r["toolCallId"] for r in results] == ids
@@ -78,7 +79,7 @@ def test_argument_errors_name_the_argument() -> None:
         "tool-calls",
         tool_calls=[("lookup_order", {"quantity": "many"})],
     )
-    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    result = post(served(receiver.app), envelope).json()["results"][0]
     assert "result" not in result
     assert "argument 'order_id': Field required" in result["error"]
     assert "argument 'quantity'" in result["error"]
@@ -94,15 +95,15 @@ def test_string_arguments_are_decoded_and_bad_json_is_an_error() -> None:
 
     envelope = make_message("tool-calls", tool_calls=[("echo", {})])
     envelope["message"]["toolCallList"][0]["function"]["arguments"] = '{"text": "hi"}'
-    assert post(TestClient(receiver.app), envelope).json()["results"][0]["result"] == "hi"
+    assert post(served(receiver.app), envelope).json()["results"][0]["result"] == "hi"
     envelope["message"]["toolCallList"][0]["function"]["arguments"] = "{not json"
-    assert "error" in post(TestClient(receiver.app), envelope).json()["results"][0]
+    assert "error" in post(served(receiver.app), envelope).json()["results"][0]
 
 
 def test_unknown_tool_gets_an_error_result(caplog: pytest.LogCaptureFixture) -> None:
     receiver = make_receiver()
     envelope = make_message("tool-calls", tool_calls=[("nope", {})])
-    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    result = post(served(receiver.app), envelope).json()["results"][0]
     assert result["name"] == "nope"
     assert result["error"] == "unknown tool 'nope'"
 
@@ -122,7 +123,7 @@ def test_tool_error_message_is_sent_but_other_exceptions_are_not(
 
     envelope = make_message("tool-calls", tool_calls=[("refuses", {}), ("crashes", {})])
     with caplog.at_level(logging.ERROR, "vapi_receiver"):
-        results = post(TestClient(receiver.app), envelope).json()["results"]
+        results = post(served(receiver.app), envelope).json()["results"]
     assert results[0]["error"] == "Order A-1 was not found"
     assert results[1]["error"] == "tool 'crashes' failed"
     assert "hunter2" not in json.dumps(results)
@@ -144,7 +145,7 @@ def test_tool_over_budget_answers_an_error_in_time() -> None:
 
     envelope = make_message("tool-calls", tool_calls=[("sleepy", {}), ("sleepy_sync", {})])
     began = time.perf_counter()
-    results = post(TestClient(receiver.app), envelope).json()["results"]
+    results = post(served(receiver.app), envelope).json()["results"]
     assert time.perf_counter() - began < 0.9
     assert results[0]["error"] == "tool 'sleepy' did not finish within 0.2 s"
     assert results[1]["error"] == "tool 'sleepy_sync' did not finish within 0.2 s"
@@ -159,7 +160,7 @@ def test_default_tool_budget_comes_from_config() -> None:
         return "late"
 
     envelope = make_message("tool-calls", tool_calls=[("sleepy", {})])
-    assert "0.1 s" in post(TestClient(receiver.app), envelope).json()["results"][0]["error"]
+    assert "0.1 s" in post(served(receiver.app), envelope).json()["results"][0]["error"]
 
 
 def test_tool_result_object_and_injected_parameters() -> None:
@@ -174,7 +175,7 @@ def test_tool_result_object_and_injected_parameters() -> None:
         )
 
     envelope = make_message("tool-calls", tool_calls=[("book", {"slot": "9:00\nam"})])
-    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    result = post(served(receiver.app), envelope).json()["results"][0]
     assert result["result"] == '{"booked": "9:00\\nam"}'
     assert result["message"]["content"] == "Booked!"
     assert seen["call"].id == envelope["message"]["call"]["id"]
@@ -206,7 +207,7 @@ def test_string_results_are_single_line() -> None:
     receiver = make_receiver()
     receiver.tool("lines")(lambda: "first\nsecond\r\nthird")
     envelope = make_message("tool-calls", tool_calls=[("lines", {})])
-    assert post(TestClient(receiver.app), envelope).json()["results"][0]["result"] == (
+    assert post(served(receiver.app), envelope).json()["results"][0]["result"] == (
         "first second third"
     )
 
@@ -221,7 +222,7 @@ def test_legacy_function_call_is_answered_from_the_tools() -> None:
     envelope = make_message(
         "function-call", function_name="lookup_order", parameters={"order_id": "A-1"}
     )
-    assert post(TestClient(receiver.app), envelope).json() == {"result": '{"status": "shipped"}'}
+    assert post(served(receiver.app), envelope).json() == {"result": '{"status": "shipped"}'}
 
 
 # -- other request types -----------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_legacy_function_call_is_answered_from_the_tools() -> None:
 def test_assistant_request_accepts_typed_and_plain_answers() -> None:
     receiver = make_receiver()
     receiver.on("assistant-request")(lambda message, call: AssistantResponse(assistant_id="asst-9"))
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     assert post(client, make_message("assistant-request")).json() == {"assistantId": "asst-9"}
 
     plain = make_receiver()
@@ -348,7 +349,7 @@ def test_informational_handlers_run_after_the_answer_each_isolated() -> None:
         errors.append((str(error), message.type))
 
     envelope = make_message("end-of-call-report")
-    response = post(TestClient(receiver.app), envelope)
+    response = post(served(receiver.app), envelope)
     assert response.status_code == 200
     assert response.json() == {}
     assert sorted(seen) == sorted([envelope["message"]["call"]["id"], "end-of-call-report"])
@@ -357,7 +358,7 @@ def test_informational_handlers_run_after_the_answer_each_isolated() -> None:
 
 def test_unknown_types_are_acknowledged_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     receiver = make_receiver()
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     envelope = make_message("status-update")
     envelope["message"]["type"] = "brand.new-event"
     with caplog.at_level(logging.WARNING, "vapi_receiver"):
@@ -375,7 +376,7 @@ def test_known_type_that_does_not_fit_is_acknowledged_without_handlers(
     envelope = make_message("end-of-call-report")
     envelope["message"]["artifact"] = "not an object"
     with caplog.at_level(logging.ERROR, "vapi_receiver"):
-        response = post(TestClient(receiver.app), envelope)
+        response = post(served(receiver.app), envelope)
     assert response.status_code == 200
     assert ran == []
     assert "does not fit its model" in caplog.text
@@ -389,7 +390,7 @@ def test_a_tools_own_timeout_is_a_failure_not_an_overrun() -> None:
         raise TimeoutError("the CRM did not answer")
 
     envelope = make_message("tool-calls", tool_calls=[("upstream", {})])
-    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    result = post(served(receiver.app), envelope).json()["results"][0]
     assert result["error"] == "tool 'upstream' failed"
 
 
@@ -412,7 +413,7 @@ def test_failing_tool_calls_responder_answers_an_error_per_call() -> None:
         raise RuntimeError("db down")
 
     envelope = _two_call_envelope()
-    results = post(TestClient(receiver.app), envelope).json()["results"]
+    results = post(served(receiver.app), envelope).json()["results"]
     assert [(r["toolCallId"], r["name"]) for r in results] == _ids_and_names(envelope)
     assert all(r["error"] and "db down" not in r["error"] for r in results)
 
@@ -422,7 +423,7 @@ def test_tool_calls_that_do_not_fit_the_model_answer_an_error_per_call() -> None
     receiver.tool("find")(lambda: "x")
     envelope = _two_call_envelope()
     envelope["message"]["call"] = "not an object"
-    results = post(TestClient(receiver.app), envelope).json()["results"]
+    results = post(served(receiver.app), envelope).json()["results"]
     assert [(r["toolCallId"], r["name"]) for r in results] == _ids_and_names(envelope)
     assert all(r["error"] for r in results)
 
@@ -520,7 +521,7 @@ def test_optional_and_annotated_injected_parameters_are_filled_from_the_request(
 
     forged = {"slot": "9", "call": {"id": "evil"}, "tool_call": {"id": "evil"}, "message": {}}
     envelope = make_message("tool-calls", tool_calls=[("book", forged)])
-    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    result = post(served(receiver.app), envelope).json()["results"][0]
     assert result["result"] == "9"
     assert seen["call"].id == envelope["message"]["call"]["id"]
     assert seen["tool_call"].id == envelope["message"]["toolCallList"][0]["id"]
@@ -541,7 +542,7 @@ def test_tool_parameters_named_like_model_attributes_or_private_work() -> None:
         "tool-calls",
         tool_calls=[("odd", {"_x": 1, "model_config": "m", "schema": "s", "json": "j"})],
     )
-    result = post(TestClient(receiver.app), envelope).json()["results"][0]
+    result = post(served(receiver.app), envelope).json()["results"][0]
     assert result["result"] == '[1, "m", "s", "j", 7]'
 
     missing = make_message("tool-calls", tool_calls=[("odd", {"model_config": "m"})])

@@ -33,9 +33,13 @@ class Target:
     def __init__(self, client: TestClient) -> None:
         self.client = client
         self.ran: list[object] = []
+        self.last_ms = 0
 
     def post(self, body: bytes, *, signed: bool = True) -> Any:
-        now = str(int(time.time()))
+        """Each post is a new delivery, signed with its own timestamp: the receiver refuses
+        the same signed bytes twice."""
+        self.last_ms = max(int(time.time() * 1000), self.last_ms + 1)
+        now = str(self.last_ms)
         key = KEY if signed else KEY + "-wrong"
         signature = hmac.new(key.encode(), now.encode() + b"." + body, hashlib.sha256)
         headers = {"x-signature": signature.hexdigest(), "x-timestamp": now}

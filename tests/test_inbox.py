@@ -18,12 +18,14 @@ from starlette.testclient import TestClient
 
 from receiver import ConfigError, Receiver, load_config
 from receiver.config import config_from_mapping
+from receiver.credentials import HmacCredential
 from receiver.inbox import InboxConfig, InboxError, InboxStore
-from receiver.inbox.keys import level_id_headers
+from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox
 from receiver.models import Message, parse_message
 from receiver.testing import make_message
 from tests.conftest import SECRET
+from tests.served import served
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 
@@ -75,21 +77,19 @@ def test_delivery_is_committed_before_the_answer_and_done_after_its_handler(
     receiver.on("end-of-call-report")(lambda message, call: handled.append(call.id))
     envelope = make_message("end-of-call-report")
 
-    outcome = asyncio.run(receiver.handle(HEADERS, body_of(envelope)))
+    async def scenario() -> None:
+        async with receiver.lifespan():
+            outcome = await receiver.handle(HEADERS, body_of(envelope))
+            # The answer exists, the handler has not run, and the delivery is already on disk.
+            assert (outcome.status, outcome.body) == (200, b"{}")
+            assert handled == []
+            [row] = rows(path)
+            assert row["status"] == "pending" and row["body"] == body_of(envelope)
+            assert row["call_id"] == envelope["message"]["call"]["id"]
+            assert outcome.background is not None
+            await outcome.background()  # after the answer
 
-    # The answer exists, the handler has not run, and the delivery is already on disk.
-    assert (outcome.status, outcome.body) == (200, b"{}")
-    assert handled == []
-    [row] = rows(path)
-    assert row["status"] == "pending" and row["body"] == body_of(envelope)
-    assert row["call_id"] == envelope["message"]["call"]["id"]
-    background = outcome.background
-    assert background is not None
-
-    async def after_the_answer() -> None:
-        await background()
-
-    asyncio.run(after_the_answer())
+    asyncio.run(scenario())
     assert handled == [envelope["message"]["call"]["id"]]
     [row] = rows(path)
     assert (row["status"], row["attempts"], row["error"]) == ("done", 1, None)
@@ -118,9 +118,10 @@ def test_a_delivery_that_cannot_be_stored_is_not_acknowledged(tmp_path: Path) ->
     receiver = receiver_at(tmp_path / "no-such-directory" / "inbox.sqlite3")
     handled: list[Any] = []
     receiver.on("status-update")(lambda message: handled.append(message))
-    response = TestClient(receiver.app).post(
-        "/vapi", content=body_of(make_message("status-update")), headers=HEADERS
-    )
+    with TestClient(receiver.app) as client:  # the sweep's failures are only logged
+        response = client.post(
+            "/vapi", content=body_of(make_message("status-update")), headers=HEADERS
+        )
     assert response.status_code == 503
     assert "could not store" in response.json()["error"]
     assert handled == []
@@ -213,10 +214,15 @@ def test_only_the_failed_handler_runs_again_and_success_completes_the_delivery(
             raise RuntimeError("CRM down")
 
     config = InboxConfig(path=str(tmp_path / "inbox.sqlite3"), retry_backoff=30)
-    inbox = Inbox(config, receiver.core.dispatcher, parse, clock=clock)
+    # The serving loop's own sweeps come at most every lease/4 = 7.5 s: none during the test.
+    inbox = Inbox(config, receiver.core.dispatcher, parse, clock=clock, poll_interval=3600)
     envelope = make_message("end-of-call-report")
 
     async def scenario() -> None:
+        async with inbox.serving():  # entered first, so its first sweep finds nothing due
+            await steps()
+
+    async def steps() -> None:
         nonlocal crm_up
         run = await inbox.accept(envelope["message"], HEADERS, body_of(envelope))
         assert run is not None
@@ -229,7 +235,6 @@ def test_only_the_failed_handler_runs_again_and_success_completes_the_delivery(
             if rows(tmp_path / "inbox.sqlite3")[0]["status"] != "pending":
                 break
             await asyncio.sleep(0.01)
-        await inbox.close()
 
     asyncio.run(scenario())
     assert sorted(calls) == ["archive", "crm", "crm"]  # handlers run concurrently
@@ -248,7 +253,7 @@ def test_a_message_that_does_not_fit_its_model_is_parked_at_once(
     receiver.on("end-of-call-report")(lambda message: handled.append(message))
     envelope = make_message("end-of-call-report")
     envelope["message"]["endedReason"] = 5
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     assert client.post("/vapi", content=body_of(envelope), headers=HEADERS).status_code == 200
     [row] = rows(path)
     assert (row["status"], row["attempts"]) == ("failed", 1)
@@ -358,7 +363,7 @@ def test_a_repeated_body_is_acknowledged_and_not_run_again(tmp_path: Path) -> No
     receiver = receiver_at(path)
     handled: list[str] = []
     receiver.on("end-of-call-report")(lambda message, call: handled.append(call.id))
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     first, other = make_message("end-of-call-report"), make_message("end-of-call-report")
     for envelope in (first, first, other, first):
         assert client.post("/vapi", content=body_of(envelope), headers=HEADERS).status_code == 200
@@ -366,40 +371,103 @@ def test_a_repeated_body_is_acknowledged_and_not_run_again(tmp_path: Path) -> No
     assert [row["duplicates"] for row in rows(path)] == [2, 0]
 
 
-def test_a_repeated_message_id_header_is_one_delivery_whatever_the_body(tmp_path: Path) -> None:
-    receiver = receiver_at(tmp_path / "inbox.sqlite3", message_id_headers=["X-Message-Id"])
-    handled: list[Any] = []
-    receiver.on("status-update")(lambda message: handled.append(message))
-    client = TestClient(receiver.app)
-    sent = [
-        ("msg-1", make_message("status-update")),
-        ("msg-1", make_message("status-update")),  # a retry, re-serialised differently
-        ("msg-2", make_message("status-update")),
-    ]
-    for message_id, envelope in sent:
-        headers = {**HEADERS, "x-message-id": message_id}
-        assert client.post("/vapi", content=body_of(envelope), headers=headers).is_success
-    assert len(handled) == 2
+def hmac_receiver_at(
+    path: Path, *, insecure: bool = False, **plan: Any
+) -> tuple[Receiver, HmacCredential, list[str]]:
+    """An org level signed Svix-style; the list records the handled status-update call ids."""
+    hmac_plan = {"type": "hmac", "secret_key": "k" * 32, "algorithm": "sha256", **plan}
+    config = {"org": {"credentials": [hmac_plan]}, "inbox": {"path": str(path)}}
+    receiver = Receiver(config=config, insecure=insecure)
+    assert receiver.config.org is not None
+    [credential] = receiver.config.org.credentials
+    assert isinstance(credential, HmacCredential)
+    handled: list[str] = []
+    receiver.on("status-update")(lambda message, call: handled.append(call.id))
+    return receiver, credential, handled
 
 
-def test_an_hmac_credentials_message_id_header_is_used_as_the_key() -> None:
-    config = config_from_mapping(
-        {
-            "org": {
-                "secret": SECRET,
-                "credentials": [
-                    {
-                        "type": "hmac",
-                        "secret_key": "k" * 32,
-                        "algorithm": "sha256",
-                        "message_id_header": "Svix-Id",
-                        "payload_format": "{svix-id}.{timestamp}.{body}",
-                    }
-                ],
-            }
-        }
+def post_signed(
+    client: TestClient, credential: HmacCredential, envelope: dict[str, Any], message_id: str
+) -> int:
+    """Signed afresh each time (a new timestamp), as Vapi signs a retry."""
+    body = body_of(envelope)
+    headers = {"content-type": "application/json"}
+    headers |= credential.sign(body, message_id=message_id)
+    return client.post("/vapi", content=body, headers=headers).status_code
+
+
+def test_a_signed_message_id_is_one_delivery_whatever_the_body(tmp_path: Path) -> None:
+    receiver, credential, handled = hmac_receiver_at(
+        tmp_path / "inbox.sqlite3",
+        message_id_header="svix-id",
+        payload_format="{svix-id}.{timestamp}.{body}",
     )
-    assert level_id_headers(make_message("status-update")["message"], config) == ("svix-id",)
+    client = served(receiver.app)
+    first, other = make_message("status-update"), make_message("status-update")
+    sent = [("msg-1", first), ("msg-1", other), ("msg-2", other)]  # a retry, re-serialised
+    assert [post_signed(client, credential, e, message_id) for message_id, e in sent] == [200] * 3
+    assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
+    assert [row["key"] for row in rows(tmp_path / "inbox.sqlite3")] == [
+        "id:svix-id:msg-1",
+        "id:svix-id:msg-2",
+    ]
+
+
+def test_an_unsigned_message_id_is_not_the_duplicate_key(tmp_path: Path) -> None:
+    """The default payload_format does not sign {svix-id}: the body's digest is the key."""
+    receiver, credential, handled = hmac_receiver_at(
+        tmp_path / "inbox.sqlite3", message_id_header="svix-id"
+    )
+    client = served(receiver.app)
+    first, other = make_message("status-update"), make_message("status-update")
+    # The same body under new ids runs once; another body under a seen id is not swallowed.
+    sent = [("msg-1", first), ("msg-2", first), ("msg-1", other)]
+    assert [post_signed(client, credential, e, message_id) for message_id, e in sent] == [200] * 3
+    assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
+    assert all(row["key"].startswith("sha256:") for row in rows(tmp_path / "inbox.sqlite3"))
+
+
+def test_an_insecure_receiver_trusts_no_message_id(tmp_path: Path) -> None:
+    """Nothing was verified, so no header can be a signed id."""
+    receiver, _, handled = hmac_receiver_at(
+        tmp_path / "inbox.sqlite3",
+        message_id_header="svix-id",
+        payload_format="{svix-id}.{timestamp}.{body}",
+        insecure=True,
+    )
+    client = served(receiver.app)
+    sent = [make_message("status-update"), make_message("status-update")]
+    headers = {"content-type": "application/json", "svix-id": "msg-1"}
+    for envelope in sent:
+        assert client.post("/vapi", content=body_of(envelope), headers=headers).is_success
+    assert handled == [envelope["message"]["call"]["id"] for envelope in sent]
+
+
+SVIX = {
+    "type": "hmac",
+    "secret_key": "k" * 32,
+    "algorithm": "sha256",
+    "message_id_header": "Svix-Id",
+    "payload_format": "{svix-id}.{timestamp}.{body}",
+}
+
+
+@pytest.mark.parametrize(
+    ("org", "expected"),
+    [
+        ({"credentials": [SVIX]}, "svix-id"),
+        ({"credentials": [{**SVIX, "payload_format": "{timestamp}.{body}"}]}, None),
+        ({"credentials": [SVIX, {**SVIX, "message_id_header": "X-Id"}]}, None),
+        # Any credential of the level lets a request in; a secret signs no id.
+        ({"secret": SECRET, "credentials": [SVIX]}, None),
+        ({"secret": SECRET}, None),
+    ],
+)
+def test_the_message_id_is_a_key_only_when_every_credential_signs_it(
+    org: dict[str, Any], expected: str | None
+) -> None:
+    config = config_from_mapping({"org": org})
+    assert signed_id_header(make_message("status-update")["message"], config) == expected
 
 
 # -- tool results ----------------------------------------------------------------------------
@@ -464,6 +532,77 @@ def test_the_same_id_with_other_arguments_runs_and_a_zero_window_turns_replay_of
     assert off_runs == ["21:00", "21:00"]
 
 
+# -- readiness -------------------------------------------------------------------------------
+
+
+def probes(client: TestClient) -> tuple[tuple[int, Any], tuple[int, Any]]:
+    health, ready = client.get("/health"), client.get("/ready")
+    return (health.status_code, health.json()), (ready.status_code, ready.json())
+
+
+def test_ready_when_the_inbox_can_store_and_nothing_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    with TestClient(receiver_at(path).app) as client:
+        assert probes(client) == ((200, {"status": "ok"}), (200, {"status": "ok"}))
+    assert rows(path) == []
+
+
+def test_not_ready_while_the_inbox_cannot_be_opened_and_ready_once_it_can(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where the inbox's directory should be")
+    receiver = receiver_at(blocker / "inbox.sqlite3")
+    receiver.on("status-update")(lambda message: None)
+    unavailable = {"status": "unavailable", "reason": "the inbox file cannot be opened or used"}
+    with TestClient(receiver.app) as client:
+        for _ in range(2):
+            assert probes(client) == ((200, {"status": "ok"}), (503, unavailable))
+        body = body_of(make_message("status-update"))
+        assert client.post("/vapi", content=body, headers=HEADERS).status_code == 503
+        blocker.unlink()
+        blocker.mkdir()
+        assert probes(client)[1] == (200, {"status": "ok"})
+        assert client.post("/vapi", content=body, headers=HEADERS).status_code == 200
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not ready")]
+    assert len(logged) == 1, "logged when it changes, not on every probe"
+    assert f"cannot open the inbox at {blocker / 'inbox.sqlite3'}" in logged[0]
+    assert str(blocker) not in json.dumps(unavailable), "the answer names no path"
+
+
+def test_not_ready_when_the_file_is_no_inbox(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    path.write_bytes(b"not a database " * 100)
+    with TestClient(receiver_at(path).app) as client:
+        assert probes(client)[1][0] == 503
+
+
+def test_not_ready_while_another_process_holds_the_inbox_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("receiver.inbox.runner.READY_TIMEOUT", 0.2)
+    path = tmp_path / "inbox.sqlite3"
+    with TestClient(receiver_at(path).app) as client:
+        assert probes(client)[1][0] == 200
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            status, answer = probes(client)[1]
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    assert (status, answer) == (
+        503,
+        {"status": "unavailable", "reason": "the inbox did not answer within 0.2 s"},
+    )
+
+
+def test_readiness_without_an_inbox_is_always_ready(tmp_path: Path) -> None:
+    receiver = receiver_at(tmp_path / "no-such-directory" / "inbox.sqlite3", enabled=False)
+    with TestClient(receiver.app) as client:
+        assert probes(client)[1] == (200, {"status": "ok"})
+
+
 # -- configuration ---------------------------------------------------------------------------
 
 
@@ -472,12 +611,10 @@ def test_inbox_table_is_read_from_toml(tmp_path: Path) -> None:
     path.write_text(
         '[org]\nsecret = "s"\n[inbox]\npath = "/data/inbox.db"\nsynchronous = "full"\n'
         "max_attempts = 3\nretry_backoff = 2\nretention_days = 30\n"
-        'message_id_headers = ["X-Delivery-Id"]\n'
     )
     inbox = load_config(path).inbox
     assert (inbox.path, inbox.synchronous, inbox.max_attempts) == ("/data/inbox.db", "full", 3)
     assert (inbox.retry_backoff, inbox.retention_days) == (2, 30)
-    assert inbox.message_id_headers == ("x-delivery-id",)
     assert inbox.enabled and inbox.tool_result_window == 3600
 
 
@@ -497,7 +634,10 @@ def test_default_path_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
         ({"max_attempts": 2.5}, "[inbox]: `max_attempts` must be an integer"),
         ({"synchronous": "off"}, '[inbox]: `synchronous` must be "normal" or "full"'),
         ({"retention_days": -1}, "[inbox]: `retention_days` must be a positive number"),
-        ({"message_id_headers": [""]}, "`message_id_headers` must be a list of header names"),
+        (
+            {"message_id_headers": ["X-Delivery-Id"]},
+            "`message_id_headers` is no longer read: an unsigned header is no duplicate key",
+        ),
     ],
 )
 def test_bad_inbox_settings_name_the_file_table_and_key(table: dict[str, Any], error: str) -> None:

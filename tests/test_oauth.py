@@ -15,6 +15,7 @@ from receiver.credentials import OAuth2Credential, RequestView
 from receiver.credentials.oauth2 import CLOCK_LEEWAY_SECONDS
 from receiver.errors import ConfigError
 from receiver.testing import make_message
+from tests.served import served
 
 CLIENT = {"grant_type": "client_credentials", "client_id": "vapi", "client_secret": "cs-7f2e"}
 OAUTH = {"type": "oauth2", "client_id": "vapi", "client_secret": "cs-7f2e"}
@@ -48,7 +49,7 @@ def fetch_token(client: TestClient, form: dict[str, str] = CLIENT, **options: An
 
 def test_token_endpoint_then_webhook() -> None:
     receiver, handled = receiver_with(OAUTH)
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     response = fetch_token(client)
     assert response.status_code == 200
     answer = response.json()
@@ -66,7 +67,7 @@ def test_token_endpoint_then_webhook() -> None:
 
 def test_client_authentication_by_http_basic() -> None:
     receiver, _ = receiver_with({**OAUTH, "client_secret": "s:é+/%"})
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     # RFC 6749 2.3.1: id and secret are form-encoded, then joined with ':' and base64'd.
     pair = f"{quote_plus('vapi')}:{quote_plus('s:é+/%')}".encode()
     basic = {"authorization": "Basic " + base64.b64encode(pair).decode()}
@@ -101,7 +102,7 @@ def test_expiry_through_the_app() -> None:
     clock = FakeClock(1_760_000_000.0)
     credential = OAuth2Credential(client_id="vapi", client_secret="cs", clock=clock)
     config = ReceiverConfig(org=LevelConfig(credentials=(credential,)), explain_refusals=True)
-    client = TestClient(Receiver(config=config).app)
+    client = served(Receiver(config=config).app)
     token = fetch_token(client, {**CLIENT, "client_secret": "cs"}).json()["access_token"]
     assert webhook(client, token)[0] == 200
     clock.now += 3600
@@ -146,11 +147,11 @@ def test_signing_keys_rotate() -> None:
 def test_any_worker_with_the_same_keys_accepts_the_token() -> None:
     """No shared state: a token from one receiver is accepted by another with the same config."""
     config = {"org": {"credentials": [{**OAUTH, "signing_keys": ["k-2025"]}]}}
-    issuer = TestClient(Receiver(config=config).app)
-    other_worker = TestClient(Receiver(config=config).app)
+    issuer = served(Receiver(config=config).app)
+    other_worker = served(Receiver(config=config).app)
     token = fetch_token(issuer).json()["access_token"]
     assert webhook(other_worker, token)[0] == 200
-    stranger = TestClient(
+    stranger = served(
         Receiver(config={"org": {"credentials": [{**OAUTH, "signing_keys": ["k-other"]}]}}).app
     )
     assert webhook(stranger, token)[0] == 401
@@ -163,7 +164,7 @@ def test_a_token_opens_only_its_own_clients_levels() -> None:
             "asst-1": {"credentials": [{**OAUTH, "client_id": "assistant-client"}]},
         },
     )
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     org_token = fetch_token(client).json()["access_token"]
     assistant_form = {**CLIENT, "client_id": "assistant-client"}
     assistant_token = fetch_token(client, assistant_form).json()["access_token"]
@@ -175,7 +176,7 @@ def test_a_token_opens_only_its_own_clients_levels() -> None:
 
 def test_wrong_client_secret_or_unknown_client_is_invalid_client() -> None:
     receiver, _ = receiver_with(OAUTH)
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     for form in ({**CLIENT, "client_secret": "wrong"}, {**CLIENT, "client_id": "nobody"}):
         response = fetch_token(client, form)
         assert response.status_code == 401
@@ -224,7 +225,7 @@ def test_token_request_errors(
     form: dict[str, str], headers: dict[str, str], status: int, error: str
 ) -> None:
     receiver, _ = receiver_with(OAUTH)
-    response = fetch_token(TestClient(receiver.app), form, headers=headers)
+    response = fetch_token(served(receiver.app), form, headers=headers)
     assert response.status_code == status
     assert response.json()["error"] == error
     assert response.json()["error_description"]
@@ -232,7 +233,7 @@ def test_token_request_errors(
 
 def test_token_request_must_be_a_form_without_repeats() -> None:
     receiver, _ = receiver_with(OAUTH)
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     as_json = client.post("/oauth/token", json=CLIENT)
     assert as_json.status_code == 400 and as_json.json()["error"] == "invalid_request"
     repeated = client.post(
@@ -252,7 +253,7 @@ def test_token_request_must_be_a_form_without_repeats() -> None:
 
 def test_scope_is_granted_within_what_is_configured() -> None:
     receiver, _ = receiver_with({**OAUTH, "scope": "webhooks calls"})
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     asked = fetch_token(client, {**CLIENT, "scope": "webhooks"}).json()
     assert asked["scope"] == "webhooks"
     assert webhook(client, asked["access_token"])[0] == 200
@@ -262,10 +263,10 @@ def test_scope_is_granted_within_what_is_configured() -> None:
 
 
 def test_the_endpoint_is_served_only_with_an_oauth2_credential_and_at_its_url() -> None:
-    plain = TestClient(Receiver(config={"org": {"secret": "s"}}).app)
+    plain = served(Receiver(config={"org": {"secret": "s"}}).app)
     assert plain.post("/oauth/token", data=CLIENT).status_code == 404
     receiver, _ = receiver_with({**OAUTH, "url": "https://hooks.example.com/auth/vapi-token"})
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     assert client.post("/oauth/token", data=CLIENT).status_code == 404
     token = client.post("/auth/vapi-token", data=CLIENT).json()["access_token"]
     assert webhook(client, token)[0] == 200
@@ -273,7 +274,7 @@ def test_the_endpoint_is_served_only_with_an_oauth2_credential_and_at_its_url() 
 
 def test_the_401_for_oauth2_names_the_token_endpoint() -> None:
     receiver, _ = receiver_with(OAUTH)
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     response = client.post(
         "/vapi",
         content=json.dumps(make_message("status-update")),
@@ -291,7 +292,7 @@ def test_a_token_is_bound_to_the_credential_that_issued_it() -> None:
         shared,
         assistants={"asst-1": {"credentials": [{**shared, "client_secret": "assistant-cs"}]}},
     )
-    client = TestClient(receiver.app)
+    client = served(receiver.app)
     org_token = fetch_token(client).json()["access_token"]
     assistant_form = {**CLIENT, "client_secret": "assistant-cs"}
     assistant_token = fetch_token(client, assistant_form).json()["access_token"]
@@ -314,3 +315,29 @@ def test_the_same_client_with_different_settings_is_refused_at_start_up() -> Non
     )
     with pytest.raises(ConfigError, match="client id 'vapi' and the same client secret"):
         receiver.app  # noqa: B018 - building the app builds the token endpoint
+
+
+@pytest.mark.parametrize(
+    ("url", "other"),
+    [
+        ("https://hooks.example.com/vapi", "the webhook (`path`)"),
+        ("/vapi", "the webhook (`path`)"),
+        ("https://hooks.example.com/health", "`health_path`"),
+        ("https://hooks.example.com/ready", "`ready_path`"),
+    ],
+)
+def test_a_token_url_at_a_path_already_served_is_refused_at_start_up(url: str, other: str) -> None:
+    """Starlette would serve the first route of the path: the token endpoint, unreachable."""
+    receiver, _ = receiver_with({**OAUTH, "url": url})
+    with pytest.raises(ConfigError) as error:
+        receiver.app  # noqa: B018 - building the app is start-up
+    path = url.removeprefix("https://hooks.example.com")
+    assert str(error.value) == (
+        f"the OAuth2 token endpoint (`url` {url}) and {other} are both at the path {path}: "
+        "the second would never be reached; give one of them another path"
+    )
+
+
+def test_the_webhook_at_the_health_path_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError, match=r"^`health_path` and the webhook \(`path`\) are both"):
+        Receiver(config={"org": {"secret": "s"}}, path="/health").app  # noqa: B018

@@ -12,12 +12,15 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import json
 import logging
 import socket
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,11 +29,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from receiver import Receiver
+from receiver.authentication import screen
 from receiver.credentials import HmacCredential, OAuth2Credential
 from receiver.errors import Unauthorized
 from receiver.log import LOGGER_NAME
 from receiver.testing import make_message
 from tests.live_server import live_server
+from tests.served import handle_served
 
 SECRET = "org-secret-value"
 JSON_TYPE = {"content-type": "application/json"}
@@ -119,20 +124,20 @@ SCREEN_CASES: list[tuple[str, dict[str, str], bool]] = [
 def test_the_screen_decides_on_headers_what_headers_can_decide(
     headers: dict[str, str], passes: bool
 ) -> None:
-    core = Receiver(config=SCREEN_CONFIG).core
+    config = Receiver(config=SCREEN_CONFIG).config
     if passes:
-        assert core.screen(headers) == {name.lower(): value for name, value in headers.items()}
+        assert screen(headers, config) == {name.lower(): value for name, value in headers.items()}
     else:
         with pytest.raises(Unauthorized, match="refused before the body is read"):
-            core.screen(headers)
+            screen(headers, config)
 
 
 def test_the_screen_accepts_an_oauth2_token_it_issued_and_nothing_else() -> None:
     credential = OAuth2Credential(client_id="vapi", client_secret="client-secret")
-    core = Receiver(config={"org": {"credentials": [{"type": "oauth2", **CLIENT}]}}).core
-    assert core.screen(credential.headers_for(credential.issue()))
+    config = Receiver(config={"org": {"credentials": [{"type": "oauth2", **CLIENT}]}}).config
+    assert screen(credential.headers_for(credential.issue()), config)
     with pytest.raises(Unauthorized):
-        core.screen({"authorization": "Bearer forged"})
+        screen({"authorization": "Bearer forged"}, config)
 
 
 CLIENT = {"client_id": "vapi", "client_secret": "client-secret"}
@@ -385,9 +390,7 @@ def test_no_payload_adds_a_log_line(log_lines: io.StringIO) -> None:
             for envelope, secret in deliveries(text):
                 body = json.dumps(envelope).encode()
                 headers = {**JSON_TYPE, "x-vapi-secret": secret}
-                outcome = asyncio.run(receiver.handle(headers, body))
-                if outcome.background is not None:
-                    asyncio.run(outcome.background())
+                handle_served(receiver, headers, body)
     finally:
         logging.getLogger(LOGGER_NAME).removeHandler(collector)
     output = log_lines.getvalue()
@@ -424,3 +427,29 @@ def deliveries(text: str) -> list[tuple[dict[str, Any], str]]:
         (make_message("status-update", call__id=text), "wrong"),
         ({"message": {"type": f"unknown{text}", "call": {"id": text}}}, SECRET),
     ]
+
+
+def test_the_example_apps_own_log_lines_cannot_be_forged(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The example's handlers log `call.id` and the status: its logger escapes them too."""
+    monkeypatch.setenv("VAPI_SERVER_SECRET", SECRET)
+    monkeypatch.setenv("VAPI_INBOX_PATH", str(tmp_path / "inbox.sqlite3"))
+    monkeypatch.delitem(sys.modules, "example_app", raising=False)
+    example_app = importlib.import_module("example_app")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    example_logger = logging.getLogger("example_app")
+    example_logger.addHandler(handler)
+    previous = example_logger.level
+    example_logger.setLevel(logging.INFO)
+    message = make_message("status-update", status="ended", call__id="c1" + FORGED)
+    try:
+        with TestClient(example_app.app) as client:
+            answer = client.post("/vapi", json=message, headers={"x-vapi-secret": SECRET})
+    finally:
+        example_logger.removeHandler(handler)
+        example_logger.setLevel(previous)
+    assert answer.status_code == 200
+    assert "c1\\x0a2026-01-01" in stream.getvalue()
+    assert len(stream.getvalue().splitlines()) == 1

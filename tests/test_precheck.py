@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from receiver import Receiver
-from receiver import core as core_module
+from receiver import Receiver, authentication
 from receiver.config import DEFAULT_MAX_UNVERIFIED_PARSE_BYTES
 from receiver.core import Outcome
 from receiver.credentials import HmacCredential
@@ -55,13 +54,13 @@ def handle(receiver: Receiver, headers: dict[str, str], body: bytes) -> Outcome:
 def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Sizes of the bodies the core parsed."""
     sizes: list[int] = []
-    real = core_module.read_envelope
+    real = authentication.read_envelope
 
     def spy(body: bytes) -> dict[str, Any]:
         sizes.append(len(body))
         return real(body)
 
-    monkeypatch.setattr(core_module, "read_envelope", spy)
+    monkeypatch.setattr(authentication, "read_envelope", spy)
     return sizes
 
 
@@ -124,7 +123,7 @@ def test_a_large_signed_body_is_accepted_once_and_its_replay_refused(parsed: lis
     replay = handle(receiver, headers, body)
     assert replay.status == 401
     assert isinstance(replay.body, bytes)
-    assert "svix-id already seen (a replay)" in json.loads(replay.body)["error"]
+    assert "signed request already seen (a replay)" in json.loads(replay.body)["error"]
 
 
 def test_a_large_body_valid_for_another_level_gets_the_detailed_401(parsed: list[int]) -> None:

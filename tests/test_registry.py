@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from handlers import CallHandler, HandlerRegistry, tool
-from receiver import RegistrationError
+from receiver import CallHandler, RegistrationError, tool
+from receiver.registry import HandlerRegistry
 
 
 def test_decorator_and_class_styles_land_in_one_registry() -> None:

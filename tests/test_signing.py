@@ -28,8 +28,8 @@ from receiver.credentials import (
     credential_from_mapping,
 )
 from receiver.oauth import FORM, TokenEndpoint
+from receiver.signing import TokenSource, TokenUnavailable
 from receiver.testing import UnexpectedResponse, VapiTestClient, make_message, winning_credential
-from receiver.testing.credentials import TokenSource, TokenUnavailable
 
 URL = "http://testserver/vapi"
 BODY = '{"message": {"type": "hang", "note": "caf\u00e9 \u2028"}}'.encode()
@@ -115,6 +115,16 @@ def test_hmac_timestamp_is_now_in_milliseconds() -> None:
     headers = hmac_credential("defaults", clock=NOW).sign(BODY)
     assert headers["x-timestamp"] == "1750000000250"
     assert hmac_credential("posthog").sign(BODY).keys() == {"x-vapi-signature"}
+
+
+def test_each_signing_is_a_new_delivery_even_on_a_frozen_clock() -> None:
+    """The receiver accepts signed bytes once: the kit never signs one timestamp twice."""
+    credential = hmac_credential("defaults", clock=NOW)
+    first, second = credential.sign(BODY), credential.sign(BODY)
+    assert (first["x-timestamp"], second["x-timestamp"]) == ("1750000000250", "1750000000251")
+    assert credential.check(RequestView(first, BODY))
+    assert credential.check(RequestView(second, BODY))
+    assert not credential.check(RequestView(first, BODY))  # the same bytes again: a replay
 
 
 def test_hmac_message_ids_are_fresh_unless_a_retry_keeps_one() -> None:
@@ -257,6 +267,7 @@ def test_the_client_presents_the_tools_only_scheme(scheme: str) -> None:
     assert client.tool_call("lookup", order_id="A-1") == {"status": "shipped", "order": "A-1"}
     envelope = make_message("tool-calls", tool_calls=[("lookup", {"order_id": "A-2"})])
     assert client.post(envelope).status_code == 200
+    assert client.post(envelope).status_code == 200, "each post is signed as a new delivery"
     assert client.post(envelope, authenticate=False).status_code == 401
 
 

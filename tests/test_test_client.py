@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from handlers import ToolError
-from receiver import Receiver
+from receiver import Receiver, ToolError
 from receiver.testing import (
     ToolCallError,
     UnexpectedResponse,

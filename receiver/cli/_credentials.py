@@ -22,7 +22,7 @@ from receiver.config import ORG_SECRET_ENV, ReceiverConfig, config_from_env, loa
 from receiver.credentials import BearerCredential, Credential, VapiSecret
 from receiver.errors import ConfigError
 from receiver.oauth import FORM
-from receiver.testing.credentials import (
+from receiver.signing import (
     AttachedCredential,
     TokenSource,
     TokenUnavailable,

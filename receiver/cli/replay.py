@@ -22,12 +22,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from receiver.authentication import read_envelope
 from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from receiver.cli._credentials import Signer, TokenUnavailable, add_credential_options
 from receiver.cli._http import Unreachable, check_url, post
 from receiver.cli._judge import judge
 from receiver.cli.send import DEFAULT_TIMEOUT_S, DEFAULT_URL
-from receiver.core import read_envelope
 from receiver.errors import BadRequest
 
 #: Recorded headers that describe the original connection, not the delivery.

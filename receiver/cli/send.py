@@ -18,7 +18,7 @@ from receiver.cli._credentials import Signer, TokenUnavailable, add_credential_o
 from receiver.cli._http import Reply, Unreachable, check_url, post
 from receiver.cli._judge import Verdict, judge
 from receiver.message_types import REQUEST_TYPES, TYPES_IN_ORDER
-from receiver.testing import REMOVE, make_message
+from receiver.samples import REMOVE, make_message
 
 DEFAULT_URL: Final = "http://127.0.0.1:8000/vapi"
 DEFAULT_TIMEOUT_S: Final = 20.0

@@ -1,12 +1,17 @@
 """Vapi's HMAC credential: a signature over the raw body, a timestamp, an optional message id.
 
-Every field of Vapi's `HMACAuthenticationPlan` is mirrored with its default (PROTOCOL.md
-section 5.3). The signed message is `payload_format` with its placeholders filled in, the
+Every field of Vapi's `HMACAuthenticationPlan` is mirrored with its default
+(docs/protocol.md#hmac). The signed message is `payload_format` with its placeholders filled in, the
 body always as the raw bytes received: a re-serialised body never reproduces the signature.
 What Vapi leaves undocumented is decided here: the timestamp may be in seconds or
-milliseconds and must lie within `tolerance_seconds` of now in either direction, and a
-message id (when `message_id_header` is set) is accepted once per timestamp, so a captured
-request cannot be replayed while a retry that Vapi signs afresh still gets through.
+milliseconds and must lie within `tolerance_seconds` of now in either direction, and what was
+signed is accepted once within that window, so a captured request cannot be replayed while a
+retry that Vapi signs afresh (a new timestamp) still gets through.
+
+Only signed material keys the replay memory: anyone who saw a request can change a header
+that the signature does not cover. The message id is the key when `payload_format` signs
+`{svix-id}`; otherwise the key is the HMAC of the signed string, computed here, so neither a
+re-encoded signature nor another of several listed signatures makes a replay look new.
 """
 
 from __future__ import annotations
@@ -55,11 +60,12 @@ class HmacCredential:
         signature_encoding: `hex` or `base64`.
         signature_prefix: Text before the encoded signature, such as `sha256=`.
         message_id_header: The header carrying a unique message id (Svix-style), which
-            becomes `{svix-id}` and is remembered to refuse replays.
+            becomes `{svix-id}`. It keys the replay memory (and the inbox's duplicate
+            detection) only when `payload_format` signs `{svix-id}`.
         secret_is_base64: Base64-decode `secret_key` before use.
         tolerance_seconds: How far the timestamp may be from now, in either direction.
         clock: Seconds since the epoch; replaceable in tests.
-        replay_cache: Where message ids are remembered.
+        replay_cache: Where signed requests are remembered to refuse their replays.
     """
 
     secret_key: str
@@ -78,6 +84,7 @@ class HmacCredential:
     _key: bytes = field(init=False, compare=False)
     _parts: tuple[bytes | str, ...] = field(init=False, compare=False)
     _placeholders: frozenset[str] = field(init=False, compare=False)
+    _last_signed_ms: int = field(default=0, init=False, compare=False)
 
     def __post_init__(self) -> None:
         algorithm = str(self.algorithm).lower()
@@ -124,6 +131,37 @@ class HmacCredential:
         return "hmac"
 
     @property
+    def signs_timestamp(self) -> bool:
+        """Whether the timestamp is signed, so that its window bounds a replay."""
+        return "timestamp" in self._placeholders
+
+    @property
+    def signs_message_id(self) -> bool:
+        """Whether the message id is signed, so that it may key replays and duplicates."""
+        return "svix-id" in self._placeholders
+
+    def replay_warnings(self) -> list[str]:
+        """What this plan leaves open to replay, each with the change that closes it."""
+        found = []
+        if self.message_id_header and not self.signs_message_id:
+            found.append(
+                f"`message_id_header` is set but `payload_format` ({self.payload_format}) "
+                "does not sign {svix-id}: the unsigned id is ignored as a replay or duplicate "
+                "key (the signed bytes are used); add {svix-id} to payload_format (and to "
+                "Vapi's payloadFormat), e.g. {svix-id}.{timestamp}.{body}, or remove "
+                "message_id_header"
+            )
+        if not self.signs_timestamp:
+            unsigned = " (the timestamp header is sent but not signed)"
+            found.append(
+                "no timestamp is signed"
+                + (unsigned if self.include_timestamp else "")
+                + ": a captured request can be replayed at any time; sign one with "
+                "include_timestamp = true and {timestamp} in payload_format"
+            )
+        return found
+
+    @property
     def header_names(self) -> tuple[str, ...]:
         names = [self.signature_header]
         if self.include_timestamp:
@@ -150,18 +188,34 @@ class HmacCredential:
         signature = headers[self.signature_header]
         timestamp = headers.get(self.timestamp_header, "") if self.include_timestamp else ""
         message_id = headers.get(self.message_id_header, "") if self.message_id_header else ""
-        if not self._signature_matches(signature, self._sign(request, timestamp, message_id)):
+        expected = self._sign(request, timestamp, message_id)
+        if not self._signature_matches(signature, expected):
             return refused("signature does not match")
         now = self.clock()
         if self.include_timestamp and (problem := self._stale(timestamp, now)):
             return refused(problem)
-        if self.message_id_header and remember:
-            # Kept twice the tolerance: a timestamp up to `tolerance` ahead stays acceptable
-            # until `2 * tolerance` from now.
-            key = f"{message_id}\n{timestamp}"
-            if not self.replay_cache.add(key, now=now, ttl=2 * self.tolerance_seconds):
-                return refused(f"{self.message_id_header} already seen (a replay)")
+        key = self._replay_key(timestamp, message_id, expected)
+        # Kept twice the tolerance: a timestamp up to `tolerance` ahead stays acceptable
+        # until `2 * tolerance` from now.
+        if (
+            remember
+            and key
+            and not self.replay_cache.add(key, now=now, ttl=2 * self.tolerance_seconds)
+        ):
+            what = self.message_id_header if key.startswith("id:") else "signed request"
+            return refused(f"{what} already seen (a replay)")
         return ACCEPTED
+
+    def _replay_key(self, timestamp: str, message_id: str, signature: bytes) -> str | None:
+        """The signed material that tells one delivery from another; `None` if none does.
+
+        Without a signed timestamp a retry by Vapi repeats the signed bytes exactly, so it
+        cannot be told from a replay: nothing is remembered (`replay_warnings` says so).
+        """
+        signed_time = timestamp if self.signs_timestamp else ""
+        if self.signs_message_id:
+            return f"id:{message_id}\n{signed_time}"
+        return f"hmac:{signature.hex()}" if self.signs_timestamp else None
 
     def check_headers(self, request: RequestView) -> Check:
         """What the headers alone decide: refused when one is missing or the timestamp stale.
@@ -209,7 +263,9 @@ class HmacCredential:
             url: The URL the request goes to, for `{url}`; it must be the URL the receiver
                 will see.
             timestamp: Defaults to now, in milliseconds since the epoch (Vapi does not
-                document the unit; `check` accepts seconds and milliseconds).
+                document the unit; `check` accepts seconds and milliseconds), and always
+                later than the previous default: each call signs a new delivery, which the
+                receiver accepts once, even within one millisecond or on a frozen clock.
             message_id: Defaults to a fresh id when `message_id_header` is set; pass the
                 original one to sign a retry of a delivery.
 
@@ -220,7 +276,7 @@ class HmacCredential:
             raise ValueError("payload_format signs {url}: give the URL the request goes to")
         headers: dict[str, str] = {}
         if self.include_timestamp:
-            timestamp = timestamp or str(int(self.clock() * 1000))
+            timestamp = timestamp or self._fresh_timestamp()
             headers[self.timestamp_header] = timestamp
         if self.message_id_header:
             message_id = message_id or f"msg_{secrets.token_hex(12)}"
@@ -228,6 +284,11 @@ class HmacCredential:
         digest = self._sign(RequestView({}, body, method, url), timestamp or "", message_id or "")
         encoded = digest.hex() if self.signature_encoding == "hex" else _b64(digest)
         return {self.signature_header: self.signature_prefix + encoded, **headers}
+
+    def _fresh_timestamp(self) -> str:
+        milliseconds = max(int(self.clock() * 1000), self._last_signed_ms + 1)
+        object.__setattr__(self, "_last_signed_ms", milliseconds)  # frozen for users only
+        return str(milliseconds)
 
     def _sign(self, request: RequestView, timestamp: str, message_id: str) -> bytes:
         values = {

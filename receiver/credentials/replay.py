@@ -1,4 +1,4 @@
-"""Remembers HMAC message ids for a while, so that a captured request cannot be sent again.
+"""Remembers signed HMAC requests for a while, so that a captured one cannot be sent again.
 
 Memory is bounded: entries expire after a fixed time-to-live and, when the cache is full,
 the oldest entry is forgotten first. Every entry has the same time-to-live, so insertion

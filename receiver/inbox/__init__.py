@@ -3,7 +3,7 @@
 - `settings`: the `[inbox]` table (`InboxConfig`).
 - `schema`, `store`: the file and its operations, shared by the receiver and the CLI.
 - `thread`: the one thread the receiver's SQLite calls run on.
-- `keys`: idempotency keys (message id header, else a digest of the raw body).
+- `keys`: idempotency keys (a signed message id header, else a digest of the raw body).
 - `runner`: `Inbox`, what the receiver's core calls; `replay`: stored tool results.
 
 Only the light modules are imported here, because `receiver.config` imports this package.

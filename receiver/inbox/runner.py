@@ -39,6 +39,8 @@ PURGE_INTERVAL: Final = 3600.0
 #: Seconds shutdown waits for deliveries the sweep is running before cancelling them (they
 #: run again after their lease).
 SHUTDOWN_GRACE: Final = 10.0
+#: Seconds readiness waits for the inbox; a delivery would wait as long and then get a 503.
+READY_TIMEOUT: Final = 5.0
 
 _STORE_ERRORS: Final = (sqlite3.Error, ReceiverError)
 
@@ -87,8 +89,11 @@ class Inbox:
             )
         )
         self._owner = ("", 0)
+        self._unready = ""  # what readiness last reported, to log changes only
         self._running: set[int] = set()
         self._sweeping: set[asyncio.Task[None]] = set()
+        self._serving = False
+        self._said_not_serving = False
         self.tool_results = (
             ToolResultReplay(self._store, config.tool_result_window)
             if config.tool_result_window > 0
@@ -108,7 +113,7 @@ class Inbox:
         raw: dict[str, Any],
         headers: Mapping[str, str],
         body: bytes,
-        id_headers: Collection[str] = (),
+        id_header: str | None = None,
     ) -> Callable[[], Awaitable[None]] | None:
         """Commit a verified delivery; return its handlers' run, or `None` for a repeat.
 
@@ -116,14 +121,17 @@ class Inbox:
             raw: The delivery's `message` object.
             headers: Request headers (names in any case).
             body: The raw body, which is what is stored.
-            id_headers: Headers carrying a message id besides the configured ones (from the
-                winning level's HMAC credential).
+            id_header: The header whose message id the verified signature covers
+                (`receiver.inbox.keys.signed_id_header`); without one, the body's digest
+                is the key.
 
         Raises:
-            InboxUnavailable: when the commit failed: the delivery must not be acknowledged.
+            InboxUnavailable: when the commit failed, or `serving` is not running: the
+                delivery must not be acknowledged.
         """
-        names = (*self.config.message_id_headers, *(name.lower() for name in id_headers))
-        key = delivery_key({k.lower(): v for k, v in headers.items()}, body, names)
+        if not self._serving:
+            raise self._not_serving()
+        key = delivery_key({k.lower(): v for k, v in headers.items()}, body, id_header)
         fields = message_fields(raw)
         try:
             accepted = await self._store.call(
@@ -156,13 +164,41 @@ class Inbox:
             return None
         return functools.partial(self._run, accepted.id, raw, frozenset())
 
+    async def unavailable(self) -> str | None:
+        """Why a delivery could not be stored now, or `None`: the readiness probe's answer.
+
+        The store is opened if need be and its write lock taken and released, so a missing
+        directory, a read-only or locked file, or a file that is no inbox is reported. A
+        full disk shows only when a delivery's write fails (answered 503, and logged). The
+        answer names no path, which is for the log: readiness is served to anyone.
+        """
+        try:
+            await asyncio.wait_for(self._store.call(InboxStore.probe), READY_TIMEOUT)
+        except TimeoutError:
+            problem, detail = f"the inbox did not answer within {READY_TIMEOUT:g} s", ""
+        except sqlite3.Error as exc:
+            problem, detail = f"the inbox cannot be written: {exc}", ""
+        except ReceiverError as exc:
+            problem, detail = "the inbox file cannot be opened or used", f": {exc}"
+        else:
+            if self._unready:
+                logger.info("inbox ready again")
+            self._unready = ""
+            return None
+        if problem != self._unready:
+            logger.error("not ready: %s%s", problem, detail)
+        self._unready = problem
+        return problem
+
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
         """Run the sweep while the server runs; on exit, let running deliveries finish."""
         sweep = asyncio.create_task(self._sweep_forever())
+        self._serving = True
         try:
             yield
         finally:
+            self._serving = False
             sweep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweep
@@ -172,6 +208,27 @@ class Inbox:
                     task.cancel()
                 await asyncio.gather(*self._sweeping, return_exceptions=True)
             await self._store.close()
+
+    def _not_serving(self) -> InboxUnavailable:
+        """The refusal of a delivery that arrives while `serving` is not running.
+
+        Acknowledging it would promise what this process would not keep: a failed handler
+        retried, a delivery left by a crash recovered, a long handler's lease renewed. Not
+        acknowledged, it stays Vapi's to send again, and the miswiring shows on the first
+        delivery instead of as silent loss. Logged once per inbox; every such delivery is
+        refused.
+        """
+        if not self._said_not_serving:
+            self._said_not_serving = True
+            logger.error(
+                "informational deliveries are refused with 503: the inbox is not serving. "
+                "Mounted in another app, the receiver's lifespan does not run by itself: use "
+                "receiver.mount(app, path), or enter receiver.lifespan() in your app's lifespan"
+            )
+        return InboxUnavailable(
+            "the receiver's inbox is not serving (its lifespan is not running); not "
+            "acknowledged, send it again"
+        )
 
     async def sweep(self) -> int:
         """Renew this worker's claims and start the deliveries that are due; how many."""

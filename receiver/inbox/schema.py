@@ -75,7 +75,7 @@ def connect(path: str, *, synchronous: str = "normal", create: bool = True) -> s
         # keeps the mode its owner chose.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as exc:
-        raise InboxError(f"cannot create the inbox at {path}: {exc}") from None
+        raise InboxError(f"cannot open the inbox at {path}: {exc}") from None
     try:
         # Autocommit mode: every write below runs in an explicit BEGIN IMMEDIATE, which
         # takes the write lock up front so that two workers never interleave a claim.

@@ -45,8 +45,6 @@ class InboxConfig:
             delivery is recognised for as long as it is kept.
         tool_result_window: Seconds a tool result is replayed for a repeated `toolCallId`;
             `0` turns the replay off.
-        message_id_headers: Headers holding a unique delivery id, used as the idempotency
-            key when present (an HMAC credential's `message_id_header` is used as well).
         lease_seconds: How long a worker's claim on a delivery lasts without renewal; a
             delivery whose worker died is run again once its lease runs out.
     """
@@ -59,7 +57,6 @@ class InboxConfig:
     retry_backoff_max: float = 900.0
     retention_days: float = 7.0
     tool_result_window: float = 3600.0
-    message_id_headers: tuple[str, ...] = ()
     lease_seconds: float = 30.0
 
     def __post_init__(self) -> None:
@@ -74,8 +71,6 @@ class InboxConfig:
                 raise ConfigError(f"[inbox]: `{name}` must be a positive number")
         if self.tool_result_window < 0:
             raise ConfigError("[inbox]: `tool_result_window` must be 0 (off) or positive")
-        lowered = tuple(name.lower() for name in self.message_id_headers)
-        object.__setattr__(self, "message_id_headers", lowered)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failed run."""
@@ -91,8 +86,14 @@ _KEY_TYPES: Final[Mapping[str, tuple[tuple[type, ...], str]]] = {
     "retry_backoff_max": ((int, float), "a number of seconds"),
     "retention_days": ((int, float), "a number of days"),
     "tool_result_window": ((int, float), "a number of seconds"),
-    "message_id_headers": ((list,), "a list of header names"),
     "lease_seconds": ((int, float), "a number of seconds"),
+}
+
+#: Keys that were dropped, with why and what replaces them, for files written before.
+_REMOVED: Final = {
+    "message_id_headers": "an unsigned header is no duplicate key (anyone who saw a request "
+    "could change it); an HMAC message id is used when the credential signs it ({svix-id} "
+    "in payload_format), else the body's digest: remove the key",
 }
 
 
@@ -106,6 +107,8 @@ def inbox_config_from_table(table: object, source: str) -> InboxConfig:
         raise ConfigError(f"{source}: [inbox] must be a table")
     options: dict[str, Any] = {}
     for key, value in table.items():
+        if key in _REMOVED:
+            raise ConfigError(f"{source}: [inbox]: `{key}` is no longer read: {_REMOVED[key]}")
         if key not in _KEY_TYPES:
             expected = ", ".join(sorted(_KEY_TYPES))
             raise ConfigError(
@@ -114,10 +117,6 @@ def inbox_config_from_table(table: object, source: str) -> InboxConfig:
         types, words = _KEY_TYPES[key]
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
             raise ConfigError(f"{source}: [inbox]: `{key}` must be {words}")
-        if key == "message_id_headers" and isinstance(value, list):
-            if not all(isinstance(name, str) and name for name in value):
-                raise ConfigError(f"{source}: [inbox]: `{key}` must be {words}")
-            value = tuple(value)
         options[key] = value
     try:
         return InboxConfig(**options)

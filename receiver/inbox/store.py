@@ -189,6 +189,16 @@ class InboxStore:
             raise
         self._db.execute("COMMIT")
 
+    def probe(self) -> None:
+        """Take the write lock and release it, writing nothing: what storing needs first.
+
+        Raises:
+            sqlite3.Error: the file is read-only, or locked by another process for longer
+                than the busy timeout, or no longer usable.
+        """
+        with self._write():
+            pass
+
     # -- intake and running --------------------------------------------------------------
 
     def add(

@@ -5,28 +5,29 @@
     >>> body["message"]["toolCallList"][0]["function"]["name"]
     'lookup_order'
 
-See `receiver.testing.factories` for how keyword overrides resolve. `VapiTestClient` posts
+The messages come from `receiver.samples` (re-exported here; see
+`receiver.samples.factories` for how keyword overrides resolve). `VapiTestClient` posts
 such messages to a receiver with the right credential (it needs the `dev` extra); the
 pytest plugin `receiver.testing.pytest_plugin` gives it as the `vapi_client` fixture.
 """
 
 from __future__ import annotations
 
+from receiver.samples import (
+    CONVENIENCE_KEYWORDS,
+    MESSAGE_TYPES,
+    REMOVE,
+    make_message,
+    make_tool_call,
+    sample_call,
+)
+from receiver.signing import AttachedCredential, winning_credential
 from receiver.testing.client import (
     ToolCallError,
     ToolOutcome,
     UnexpectedResponse,
     VapiTestClient,
 )
-from receiver.testing.credentials import AttachedCredential, winning_credential
-from receiver.testing.factories import (
-    CONVENIENCE_KEYWORDS,
-    MESSAGE_TYPES,
-    make_message,
-    sample_call,
-)
-from receiver.testing.overrides import REMOVE
-from receiver.testing.tools import make_tool_call
 
 __all__ = [
     "CONVENIENCE_KEYWORDS",

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any, Self
 
 from receiver.credentials import SECRET_HEADER
 from receiver.oauth import FORM
-from receiver.testing.credentials import (
+from receiver.samples.factories import make_message
+from receiver.signing import (
     AttachedCredential,
     TokenSource,
     TokenUnavailable,
     winning_credential,
 )
-from receiver.testing.factories import make_message
 
 if TYPE_CHECKING:
     from httpx2 import Response

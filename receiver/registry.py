@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from handlers.call_handler import CallHandler
-from handlers.tools import TOOL_MARKER, ToolOptions, ToolSpec, build_tool_spec
+from receiver.call_handler import CallHandler
 from receiver.errors import RegistrationError
 from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES, TYPE_BY_METHOD_NAME
+from receiver.tools import TOOL_MARKER, ToolOptions, ToolSpec, build_tool_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

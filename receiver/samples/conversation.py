@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from receiver.testing.tools import make_tool_call
+from receiver.samples.tool_calls import make_tool_call
 
 __all__ = [
     "FAREWELL",

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from receiver.message_types import DEFAULT_SERVER_MESSAGES
-from receiver.testing.conversation import GREETING, SYSTEM_PROMPT
-from receiver.testing.tools import tool_definition
+from receiver.samples.conversation import GREETING, SYSTEM_PROMPT
+from receiver.samples.tool_calls import tool_definition
 
 __all__ = [
     "CallContext",

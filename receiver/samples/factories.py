@@ -52,9 +52,9 @@ from pydantic import BaseModel
 
 from receiver.message_types import TYPES_IN_ORDER
 from receiver.models import MESSAGE_MODELS, Call, Message
-from receiver.testing.conversation import SECONDS_PER_TURN, Conversation, conversation
-from receiver.testing.overrides import REMOVE, apply_overrides, check_known
-from receiver.testing.samples import (
+from receiver.samples.conversation import SECONDS_PER_TURN, Conversation, conversation
+from receiver.samples.overrides import REMOVE, apply_overrides, check_known
+from receiver.samples.parts import (
     CallContext,
     assistant_object,
     call_object,
@@ -66,7 +66,7 @@ from receiver.testing.samples import (
     phone_number_row,
     session_object,
 )
-from receiver.testing.tools import arguments_of, to_tool_calls, tool_definition
+from receiver.samples.tool_calls import arguments_of, to_tool_calls, tool_definition
 
 __all__ = ["CONVENIENCE_KEYWORDS", "MESSAGE_TYPES", "make_message", "sample_call"]
 
