@@ -15,8 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from receiver.authentication import screen
-from receiver.core import Outcome, ReceiverCore
+from receiver.core import Outcome, ReceiverCore, too_large
 from receiver.errors import (
     ConfigError,
     MethodNotAllowed,
@@ -76,13 +75,13 @@ def webhook_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Respon
         try:
             _check_method(request)
             _check_content_type(request)
-            screen(request.headers, core.config)  # a stranger's body is never read
-            body = await _read_body(request, limit)
+            _check_length(request, limit)
         except RequestError as error:
             logger.warning("refused with %d: %s", error.status, error.message)
             return _send(core.refusal(error, request.headers), allow_post=error.status == 405)
-        outcome = await core.handle(
-            request.headers, body, method=request.method, url=str(request.url)
+        # Screened before the body is read: a stranger's body is never read.
+        outcome = await core.receive(
+            request.headers, request.stream(), method=request.method, url=str(request.url)
         )
         return _send(outcome)
 
@@ -128,23 +127,11 @@ def _check_content_type(request: Request) -> None:
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {shown}")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it is known to exceed `limit`, before it is all read."""
+def _check_length(request: Request, limit: int) -> None:
+    """Refuse a body whose declared length exceeds `limit`, before reading any of it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(_too_large(limit))
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(_too_large(limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> str:
-    return f"body exceeds the {limit} byte limit (max_body_bytes)"
+        raise PayloadTooLarge(too_large(limit))
 
 
 def _send(outcome: Outcome, *, allow_post: bool = False) -> Response:

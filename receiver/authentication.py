@@ -29,7 +29,14 @@ from receiver.verification import (
     winning_levels,
 )
 
-__all__ = ["Verified", "authenticate", "limit_tool_calls", "read_envelope", "screen"]
+__all__ = [
+    "Verified",
+    "authenticate",
+    "check_tool_call_ids",
+    "limit_tool_calls",
+    "read_envelope",
+    "screen",
+]
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,7 @@ def authenticate(
         message = read_envelope(body)
         fields = message_fields(message)
         limit_tool_calls(message, config.max_tool_calls)
+        check_tool_call_ids(message)
         levels = winning_levels(message, config) if request is not None else []
         if request is not None:
             verify(request, levels)
@@ -186,6 +194,35 @@ def limit_tool_calls(message: Mapping[str, Any], limit: int) -> None:
             f"tool-calls carries {count} tool calls; this receiver accepts at most {limit} "
             "per request ([receiver] max_tool_calls)"
         )
+
+
+def check_tool_call_ids(message: Mapping[str, Any]) -> None:
+    """Refuse a tool call whose `id` is there but is not a string (a number such as `1.5`).
+
+    Such an id cannot be answered: the result's `toolCallId` would be empty, so Vapi could
+    not match it, and the stored results, which are kept by id, would be skipped. Integer
+    ids are read as their digits, as before.
+
+    Raises:
+        BadRequest: naming the field, e.g. `message.toolCallList[0].id`.
+    """
+    if message.get("type") != "tool-calls":
+        return
+    for key in ("toolCallList", "toolWithToolCallList", "toolCalls"):
+        items = message.get(key)
+        for index, item in enumerate(items if isinstance(items, list) else ()):
+            field = f"message.{key}[{index}]"
+            if key == "toolWithToolCallList" and isinstance(item, Mapping):
+                item, field = item.get("toolCall"), f"{field}.toolCall"
+            tool_call_id = item.get("id") if isinstance(item, Mapping) else None
+            if tool_call_id is None or (
+                isinstance(tool_call_id, str | int) and not isinstance(tool_call_id, bool)
+            ):
+                continue
+            raise BadRequest(
+                f"{field}.id must be a string, not {_json_kind(tool_call_id)}: "
+                "a tool call is answered by its id"
+            )
 
 
 def _json_kind(value: object) -> str:

@@ -11,14 +11,18 @@ import difflib
 import os
 import re
 import tomllib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from receiver.credentials import Credential, VapiSecret, credentials_from_list
+from pydantic import Field, ValidationError
+
+from receiver.credentials import Credential, VapiSecret
+from receiver.credentials.loading import CredentialEntry
 from receiver.errors import ConfigError
-from receiver.inbox.settings import InboxConfig, inbox_config_from_table
+from receiver.inbox.settings import InboxConfig, InboxTable
 from receiver.responses import InvalidAnswer, answer_to_json
+from receiver.toml_tables import Table, Text, describe
 
 CONFIG_PATH_ENV: Final = "VAPI_RECEIVER_CONFIG"
 ORG_SECRET_ENV: Final = "VAPI_SERVER_SECRET"
@@ -99,9 +103,11 @@ class ReceiverConfig:
             larger ones only after some configured credential has accepted them.
         max_tool_calls: Most tool calls one tool-calls request may carry; more is refused
             with 400 before the credential check does any work per call.
-        max_abandoned_threads: Most threads of sync handlers and tools that overran their
-            budget and are still running. Past it a sync handler is not started: a tool gets
-            an error result, a request type its fallback answer, and the log says why.
+        max_abandoned_threads: Most threads of sync handlers that overran their budget and
+            are still running, counted apart for tools, for the other request types'
+            handlers and for informational handlers, so that hung tools never cost a routing
+            decision. Past it a sync handler of that kind is not started: a tool gets an
+            error result, a request type its fallback answer, and the log says why.
         explain_refusals: Answer a 401 with the full explanation (which levels and
             credentials were tried and why they refused). For development only: it tells
             anyone how the receiver is configured. Without it the answer names only the
@@ -190,7 +196,6 @@ def check_tool_tables(config: ReceiverConfig, registered: Collection[str]) -> No
         )
 
 
-_LEVEL_TABLES: Final = ("orgs", "phone_numbers", "assistants", "tools", "features")
 FEATURES: Final = frozenset({"voice", "knowledge_base", "endpointing"})
 """The `[features.X]` entries: the servers of an assistant's voice, knowledge base and
 endpointing, which Vapi sends their own request types to."""
@@ -202,28 +207,46 @@ _ID_HINT: Final = (
     "its id is the `id` of the object `GET https://api.vapi.ai/{option}` returns, and"
     " `vapi-receiver doctor --{option} FILE` names each such object by its id"
 )
-_LEVEL_KEYS: Final = frozenset({"secret", "secrets", "credentials"})
-_RECEIVER_KEYS: Final[Mapping[str, type | tuple[type, ...]]] = {
-    "insecure": bool,
-    "max_body_bytes": int,
-    "max_unverified_parse_bytes": int,
-    "max_tool_calls": int,
-    "max_abandoned_threads": int,
-    "explain_refusals": bool,
-    "assistant_request_timeout": (int, float),
-    "assistant_request_fallback": dict,
-    "tool_timeout": (int, float),
-    "request_timeout": (int, float),
-    "record_to": str,
-}
-_TYPE_WORDS: Final[Mapping[type | tuple[type, ...], str]] = {
-    bool: "true or false",
-    int: "an integer",
-    (int, float): "a number of seconds",
-    dict: "a table",
-    str: "a string",
-}
-_TOP_LEVEL_KEYS: Final = frozenset({"org", "receiver", "inbox", *_LEVEL_TABLES})
+_SECONDS: Final = "a number of seconds"
+_INTEGER: Final = "an integer"
+_FLAG: Final = "true or false"
+
+
+class LevelTable(Table):
+    """One level's entry: `[org]`, `[orgs.<id>]`, `[tools.<name>]`, and so on."""
+
+    secret: Text | None = Field(None, description="a non-empty string")
+    secrets: list[Text] = Field(default_factory=list, description="a list of non-empty strings")
+    credentials: list[CredentialEntry] = Field(default_factory=list)
+
+
+class ReceiverTable(Table):
+    """The `[receiver]` table: each key's type; `ReceiverConfig` checks values and defaults."""
+
+    insecure: bool | None = Field(None, description=_FLAG)
+    max_body_bytes: int | None = Field(None, description=_INTEGER)
+    max_unverified_parse_bytes: int | None = Field(None, description=_INTEGER)
+    max_tool_calls: int | None = Field(None, description=_INTEGER)
+    max_abandoned_threads: int | None = Field(None, description=_INTEGER)
+    explain_refusals: bool | None = Field(None, description=_FLAG)
+    assistant_request_timeout: float | None = Field(None, description=_SECONDS)
+    assistant_request_fallback: dict[str, Any] | None = Field(None, description="a table")
+    tool_timeout: float | None = Field(None, description=_SECONDS)
+    request_timeout: float | None = Field(None, description=_SECONDS)
+    record_to: str | None = Field(None, description="a string")
+
+
+class ConfigFile(Table):
+    """The whole file: the levels, then the receiver's and the inbox's options."""
+
+    org: LevelTable | None = None
+    orgs: dict[str, LevelTable] = Field(default_factory=dict)
+    phone_numbers: dict[str, LevelTable] = Field(default_factory=dict)
+    assistants: dict[str, LevelTable] = Field(default_factory=dict)
+    tools: dict[str, LevelTable] = Field(default_factory=dict)
+    features: dict[str, LevelTable] = Field(default_factory=dict)
+    receiver: ReceiverTable = ReceiverTable()
+    inbox: InboxTable = InboxTable()
 
 
 def load_config(path: str | os.PathLike[str]) -> ReceiverConfig:
@@ -250,35 +273,27 @@ def load_config(path: str | os.PathLike[str]) -> ReceiverConfig:
 
 
 def config_from_mapping(data: Mapping[str, Any], *, source: str = "<mapping>") -> ReceiverConfig:
-    """Build a configuration from the TOML structure (also handy from Python or JSON)."""
-    _reject_unknown(data, _TOP_LEVEL_KEYS, source, "the top level")
-    org = _level(data["org"], source, "[org]") if "org" in data else None
-    levels: dict[str, dict[str, LevelConfig]] = {}
-    for table in _LEVEL_TABLES:
-        entries = data.get(table, {})
-        if not isinstance(entries, Mapping):
-            raise ConfigError(f"{source}: [{table}] must be a table of entries")
-        levels[table] = {
-            str(key): _level(value, source, f"[{table}.{key}]") for key, value in entries.items()
-        }
-    options = data.get("receiver", {})
-    if not isinstance(options, Mapping):
-        raise ConfigError(f"{source}: [receiver] must be a table")
-    _reject_unknown(options, _RECEIVER_KEYS, source, "[receiver]")
-    for key, value in options.items():
-        expected = _RECEIVER_KEYS[key]
-        if not isinstance(value, expected) or (expected is not bool and isinstance(value, bool)):
-            raise ConfigError(f"{source}: [receiver]: `{key}` must be {_TYPE_WORDS[expected]}")
+    """Build a configuration from the TOML structure (also handy from Python or JSON).
+
+    Raises:
+        ConfigError: one line per mistake, each naming `source`, the table and the key.
+    """
+    try:
+        file = ConfigFile.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(
+            describe(exc, ConfigFile, prefix=f"{source}: ", top="the top level")
+        ) from None
     return ReceiverConfig(
-        org=org,
-        orgs=levels["orgs"],
-        phone_numbers=levels["phone_numbers"],
-        assistants=levels["assistants"],
-        tools=levels["tools"],
-        features=levels["features"],
-        inbox=inbox_config_from_table(data.get("inbox", {}), source),
+        org=_level(file.org, source, "org") if file.org is not None else None,
+        orgs=_levels(file.orgs, source, "orgs"),
+        phone_numbers=_levels(file.phone_numbers, source, "phone_numbers"),
+        assistants=_levels(file.assistants, source, "assistants"),
+        tools=_levels(file.tools, source, "tools"),
+        features=_levels(file.features, source, "features"),
+        inbox=file.inbox.inbox_config(source),
         source=source,
-        **options,
+        **file.receiver.options(),
     )
 
 
@@ -330,45 +345,19 @@ def _check_level_keys(config: ReceiverConfig) -> None:
             )
 
 
-def _level(value: object, source: str, table: str) -> LevelConfig:
-    if not isinstance(value, Mapping):
-        raise ConfigError(
-            f"{source}: {table} must be a table with `secret`, `secrets` or `credentials`"
-        )
-    _reject_unknown(value, _LEVEL_KEYS, source, table)
-    secrets: list[str] = []
-    if "secret" in value:
-        secrets.append(_secret(value["secret"], source, table, "secret"))
-    if "secrets" in value:
-        listed = value["secrets"]
-        if not isinstance(listed, list):
-            raise ConfigError(f"{source}: {table}: `secrets` must be a list of strings")
-        secrets.extend(_secret(s, source, table, "secrets") for s in listed)
-    credentials: tuple[Credential, ...] = ()
-    if "credentials" in value:
-        where = f"{source}: [[{table.strip('[]')}.credentials]]"
-        credentials = credentials_from_list(value["credentials"], where)
+def _levels(entries: Mapping[str, LevelTable], source: str, table: str) -> dict[str, LevelConfig]:
+    return {key: _level(entry, source, f"{table}.{key}") for key, entry in entries.items()}
+
+
+def _level(table: LevelTable, source: str, name: str) -> LevelConfig:
+    secrets = ((table.secret,) if table.secret is not None else ()) + tuple(table.secrets)
+    where = f"{source}: [[{name}.credentials]]"
+    credentials = tuple(
+        entry.credential(f"{where} #{n}") for n, entry in enumerate(table.credentials, 1)
+    )
     if not secrets and not credentials:
         raise ConfigError(
-            f"{source}: {table} has no credential: set `secret`, `secrets` or "
+            f"{source}: [{name}] has no credential: set `secret`, `secrets` or "
             "[[...credentials]] (a level without one would accept nothing)"
         )
-    return LevelConfig(tuple(secrets), credentials)
-
-
-def _secret(value: object, source: str, table: str, key: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{source}: {table}: `{key}` must hold non-empty strings")
-    return value
-
-
-def _reject_unknown(
-    data: Mapping[str, Any], allowed: Iterable[str], source: str, where: str
-) -> None:
-    allowed = frozenset(allowed)
-    for key in data:
-        if key not in allowed:
-            expected = ", ".join(sorted(allowed))
-            raise ConfigError(
-                f"{source}: {where}: unknown key `{key}` (expected one of: {expected})"
-            )
+    return LevelConfig(secrets, credentials)

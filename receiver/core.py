@@ -7,33 +7,53 @@ handed to user code before `receiver.authentication.authenticate` has accepted i
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any, Final
 
+import anyio
+import anyio.to_thread
 from pydantic import ValidationError
 
-from receiver.authentication import authenticate
+from receiver.authentication import Verified, authenticate
 from receiver.config import ReceiverConfig, check_tool_tables
+from receiver.credentials import RequestView
 from receiver.dispatch import Dispatcher
-from receiver.errors import RequestError, Unauthorized
+from receiver.errors import PayloadTooLarge, RequestError, Unauthorized
 from receiver.inbox.keys import signed_id_header
 from receiver.inbox.runner import Inbox, InboxUnavailable
 from receiver.log import describe, logger, message_fields
-from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES
 from receiver.models import Message, parse_message
+from receiver.models.catalogue import JSON, SPECS
 from receiver.recording import Recorder, credential_headers
 from receiver.registry import HandlerRegistry
 from receiver.responses._base import without_surrogates
-from receiver.verification import expected_schemes, quiet_refusal
+from receiver.verification import (
+    expected_schemes,
+    lower_headers,
+    quiet_refusal,
+    single_valued_headers,
+    verify_any,
+)
 
-JSON: Final = "application/json"
-PCM: Final = "application/octet-stream"
 _ACK: Final = b"{}"
+
+UNVERIFIED_LARGE_BODIES: Final = 4
+"""Bodies above `max_unverified_parse_bytes` read at once while only their signature can say
+who sent them (HMAC); more wait their turn. Memory before authentication stays within about
+this many times `max_body_bytes`, however many strangers send."""
+
+DECODE_IN_THREAD_BYTES: Final = 256 * 1024
+"""Bodies above this are authenticated (decoded, and HMAC-checked) in a worker thread:
+decoding takes about 0.1 s per MiB, which on the event loop would hold every other request."""
+
+DECODE_THREADS: Final = 2
+"""Large bodies decoded at once; decoding costs up to ~25x the body in memory."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,10 @@ class ReceiverCore:
         #: Answer a 401 with its full explanation; `vapi-receiver serve` turns it on.
         self.explain_refusals = config.explain_refusals
         self._expected = expected_schemes(config)
+        self._single_valued = single_valued_headers(config)
         self._checked = False
+        self._unverified_bodies = anyio.Semaphore(UNVERIFIED_LARGE_BODIES)
+        self._decoders = anyio.CapacityLimiter(DECODE_THREADS)
 
     def use_files(self, config: ReceiverConfig) -> None:
         """Open the inbox and the recording where `config` says; only while not serving.
@@ -123,7 +146,7 @@ class ReceiverCore:
             self.check_configuration()
         started = time.perf_counter()
         try:
-            raw = authenticate(headers, body, self.config, method=method, url=url).message
+            raw = (await self._authenticate(headers, body, method, url)).message
         except RequestError as error:  # logged by `authenticate`, with its explanation
             return self.refusal(error, headers)
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
@@ -141,6 +164,78 @@ class ReceiverCore:
             extra={**fields, "latency_ms": elapsed_ms},
         )
         return outcome
+
+    async def receive(
+        self,
+        headers: Mapping[str, str],
+        chunks: AsyncIterable[bytes],
+        *,
+        method: str = "POST",
+        url: str = "",
+    ) -> Outcome:
+        """Answer one delivery whose body is still arriving, in bounded memory.
+
+        The headers are screened before the body is read, the body is refused as soon as it
+        exceeds `max_body_bytes`, and a large body that only its HMAC signature can vouch
+        for is read and checked among at most `UNVERIFIED_LARGE_BODIES` at once.
+
+        Args:
+            headers: As for `handle`.
+            chunks: The body as it arrives (Starlette's `request.stream()`).
+            method: As for `handle`.
+            url: As for `handle`.
+
+        Raises:
+            ConfigError: as for `handle`.
+        """
+        try:
+            lowered, known = self._screen(headers)
+            body = await self._read(RequestView(lowered, b"", method, url), known, chunks)
+        except RequestError as error:
+            logger.warning("refused with %d: %s", error.status, error.message)
+            return self.refusal(error, headers)
+        return await self.handle(headers, body, method=method, url=url)
+
+    async def _read(self, request: RequestView, known: bool, chunks: AsyncIterable[bytes]) -> bytes:
+        """The body; past `max_unverified_parse_bytes` from an unknown sender, checked first.
+
+        Raises:
+            PayloadTooLarge: past `max_body_bytes`, before the rest is read.
+            Unauthorized: a large body that no credential accepts.
+        """
+        limit, small = self.config.max_body_bytes, self.config.max_unverified_parse_bytes
+        body = bytearray()  # grows in place: no list of chunks to join into a second copy
+        async with AsyncExitStack() as turn:  # a turn among the unknown senders' large bodies
+            waiting = not known
+            async for chunk in chunks:
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLarge(too_large(limit))
+                if waiting and len(body) > small:
+                    await turn.enter_async_context(self._unverified_bodies)
+                    waiting = False
+            if not known and len(body) > small:
+                verify_any(
+                    RequestView(request.headers, body, request.method, request.url), self.config
+                )
+        return bytes(body)  # a copy, made only once the sender is known
+
+    def _screen(self, headers: Mapping[str, str]) -> tuple[dict[str, str], bool]:
+        """`authentication.screen`, and whether the headers alone accepted the sender in full
+        (false when only an HMAC credential's headers passed: its signature needs the body)."""
+        if self.config.insecure:
+            return {name.lower(): value for name, value in headers.items()}, True
+        lowered = lower_headers(headers, self._single_valued)
+        return lowered, verify_any(RequestView(lowered), self.config, headers_only=True)
+
+    async def _authenticate(
+        self, headers: Mapping[str, str], body: bytes, method: str, url: str
+    ) -> Verified:
+        """`authenticate`, in a worker thread for a large body so the event loop keeps serving."""
+        run = functools.partial(authenticate, headers, body, self.config, method=method, url=url)
+        if len(body) <= DECODE_IN_THREAD_BYTES:
+            return run()
+        return await anyio.to_thread.run_sync(run, limiter=self._decoders)
 
     def refusal(self, error: RequestError, headers: Mapping[str, str]) -> Outcome:
         """The answer to a refused request.
@@ -166,7 +261,8 @@ class ReceiverCore:
         self, raw: dict[str, Any], headers: Mapping[str, str], body: bytes
     ) -> Outcome:
         kind: str = raw["type"]
-        if kind not in REQUEST_TYPES:
+        spec = SPECS.get(kind)
+        if spec is None or not spec.request:
             background = self._observer_task(raw)
             if background is None or self.inbox is None:
                 return Outcome(200, _ACK, background=background)
@@ -190,7 +286,7 @@ class ReceiverCore:
 
     def _observer_task(self, raw: dict[str, Any]) -> Callable[[], Awaitable[None]] | None:
         kind: str = raw["type"]
-        if kind not in KNOWN_TYPES and kind not in self._unknown_types_seen:
+        if kind not in SPECS and kind not in self._unknown_types_seen:
             self._unknown_types_seen.add(kind)
             shown = kind[:100]  # the sender's text: bounded, and escaped by the logger
             logger.warning("unknown message type %r acknowledged (logged once per type)", shown)
@@ -221,14 +317,25 @@ class ReceiverCore:
 
     @staticmethod
     def _answer(kind: str, answer: object) -> Outcome:
-        if kind == "voice-request":
+        media_type = SPECS[kind].media_type
+        if media_type != JSON:
             assert isinstance(answer, bytes | AsyncIterable)
-            return Outcome(200, answer, PCM)
+            return Outcome(200, answer, media_type)
         return Outcome(200, _json(answer))
 
 
+def too_large(limit: int) -> str:
+    """The refusal of a body over `max_body_bytes`."""
+    return f"body exceeds the {limit} byte limit (max_body_bytes)"
+
+
 def _json(value: object) -> bytes:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # an answer built without the models, e.g. a fallback set to inf
+        logger.error("the answer held an infinite or NaN number; sent null in its place")
+        finite = json.loads(json.dumps(value), parse_constant=lambda _: None)
+        text = json.dumps(finite, ensure_ascii=False, separators=(",", ":"))
     try:
         return text.encode()
     except UnicodeEncodeError:  # a handler's text held half a surrogate pair: send the rest

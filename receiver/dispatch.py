@@ -23,41 +23,54 @@ from collections.abc import (
     Iterable,
     Mapping,
 )
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from receiver.config import ReceiverConfig
+from receiver.errors import Unauthorized
+from receiver.inbox.keys import tool_result_key
 from receiver.log import describe, logger, message_fields
-from receiver.models import (
-    FunctionCallMessage,
-    Message,
-    ToolCall,
-    ToolCallsMessage,
-    normalise_tool_calls,
-)
-from receiver.registry import TOOL_TYPES, HandlerEntry, HandlerRegistry
+from receiver.models import FunctionCallMessage, Message, ToolCall, ToolCallsMessage
+from receiver.models.catalogue import PCM, SPECS
+from receiver.registry import HandlerEntry, HandlerRegistry
 from receiver.responses import (
     InvalidAnswer,
     ToolCallResult,
     ToolResult,
     answer_to_json,
-    safe_answer,
     stringify_result,
 )
 from receiver.tools import ToolError
+from receiver.verification import Level, winning_levels
 
 #: What a voice-request handler may return: PCM bytes, or chunks of them to stream.
 AudioAnswer = bytes | AsyncIterable[bytes]
 Answer = dict[str, Any] | AudioAnswer
 T = TypeVar("T")
 
+TOOL_THREADS: Final = 40
+"""Worker threads for sync tools at once, across all requests (anyio's own default)."""
+
+REQUEST_THREADS: Final = 20
+"""Worker threads for sync handlers of the other request types (assistant-request...), kept
+apart from the tools' so that slow tools never make Vapi wait on a routing decision."""
+
+OBSERVER_THREADS: Final = 20
+"""Worker threads for sync informational handlers and `on_error` hooks, run after answers."""
+
+TOOL_CALLS_AT_ONCE: Final = 8
+"""Tool calls of one request that run at once; the others wait, within their own budget, so
+one request with many calls cannot take every tool thread."""
+
 
 class ToolReplay(Protocol):
-    """Runs a tool call at most once per `toolCallId` (see `receiver.inbox.replay`)."""
+    """Runs a tool call at most once per key (see `receiver.inbox.replay`)."""
 
     async def run(
         self,
+        key: str,
         tool_call: ToolCall,
         message: Message,
         compute: Callable[[], Awaitable[ToolCallResult]],
@@ -70,15 +83,21 @@ class Dispatcher:
     def __init__(self, registry: HandlerRegistry, config: ReceiverConfig) -> None:
         self._registry = registry
         self._config = config
-        self.threads = WorkerThreads(config.max_abandoned_threads)
+        # Three pools, each with its own threads and its own quota of abandoned ones: hung
+        # tools cannot push a routing decision onto its fallback, nor observers either.
+        limit = config.max_abandoned_threads
+        self.tool_threads = WorkerThreads(limit, TOOL_THREADS, "tools")
+        self.request_threads = WorkerThreads(limit, REQUEST_THREADS, "request handlers")
+        self.observer_threads = WorkerThreads(limit, OBSERVER_THREADS, "observers")
         #: Set by the core when the inbox keeps tool results; `None` runs every tool call.
         self.replay: ToolReplay | None = None
 
     async def respond(self, message: Message) -> Answer:
         """The answer to a request-type message, always in the shape Vapi expects."""
         kind = message.type
+        spec = SPECS[kind]
         entry = self._registry.responder(kind)
-        if entry is None and kind in TOOL_TYPES:
+        if entry is None and spec.tools:
             return await self._answer_tools(message)
         if entry is None:
             logger.error(
@@ -88,17 +107,14 @@ class Dispatcher:
                 extra=_fields(message),
             )
             return self.fallback(kind, message.raw)
-        budget = (
-            self._config.assistant_request_timeout
-            if kind == "assistant-request"
-            else self._config.request_timeout
-        )
+        assert spec.budget is not None, f"{kind} is not a request type"
+        budget: float = getattr(self._config, spec.budget)
         started = time.perf_counter()
         deadline = asyncio.timeout(budget)  # unlike wait_for, no task per answer
         try:
             async with deadline:
-                value = await self._call(entry, message)
-                if kind == "voice-request":  # reading sync chunks is part of the answer
+                value = await self._call(entry, message, self.request_threads)
+                if spec.media_type == PCM:  # reading sync chunks is part of the answer
                     value = await self._audio(value, entry, message)
         except TimeoutError as exc:
             if not deadline.expired():  # the handler's own timeout, not our budget
@@ -112,7 +128,7 @@ class Dispatcher:
             await self._report_failure(exc, message)
             return self.fallback(kind, message.raw)
         _log_latency(message, started, budget)
-        if kind == "voice-request":
+        if spec.media_type == PCM:
             return value  # type: ignore[no-any-return]
         try:
             return answer_to_json(kind, value)
@@ -149,24 +165,43 @@ class Dispatcher:
     # -- tools -----------------------------------------------------------------------------
 
     async def _answer_tools(self, message: Message) -> dict[str, Any]:
+        at_once = asyncio.Semaphore(TOOL_CALLS_AT_ONCE)  # this request's calls only
         if isinstance(message, FunctionCallMessage):
-            result = await self._run_tool_once(message.tool_call, message)
+            result = await self._run_tool_once(message.tool_call, message, at_once)
             return {"result": result.error if result.error is not None else result.result or ""}
         calls = message.tool_calls if isinstance(message, ToolCallsMessage) else []
         if len(calls) == 1:  # the usual case: no task to create and gather
-            results = [await self._run_tool_once(calls[0], message)]
+            results = [await self._run_tool_once(calls[0], message, at_once)]
         else:
-            results = await asyncio.gather(*(self._run_tool_once(c, message) for c in calls))
+            runs = (self._run_tool_once(call, message, at_once) for call in calls)
+            results = await asyncio.gather(*runs)
         return {"results": [result.to_vapi() for result in results]}
 
-    async def _run_tool_once(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
-        if self.replay is None or not tool_call.id:
-            return await self._run_tool(tool_call, message)
-        return await self.replay.run(
-            tool_call, message, functools.partial(self._run_tool, tool_call, message)
-        )
+    async def _run_tool_once(
+        self, tool_call: ToolCall, message: Message, at_once: asyncio.Semaphore
+    ) -> ToolCallResult:
+        levels = self._levels(message) if self.replay is not None and tool_call.id else None
+        if self.replay is None or levels is None:
+            return await self._run_tool(tool_call, message, at_once)
+        key = tool_result_key(message.raw, tool_call, levels)
+        compute = functools.partial(self._run_tool, tool_call, message, at_once)
+        return await self.replay.run(key, tool_call, message, compute)
 
-    async def _run_tool(self, tool_call: ToolCall, message: Message) -> ToolCallResult:
+    def _levels(self, message: Message) -> list[Level] | None:
+        """The levels that let the message in; `None` when its ids disagree.
+
+        A verified message always has them; in insecure mode, where nothing was verified,
+        ids that disagree name no level, so its tool calls are run without the store.
+        """
+        try:
+            return winning_levels(message.raw, self._config)
+        except Unauthorized:
+            return None
+
+    async def _run_tool(
+        self, tool_call: ToolCall, message: Message, at_once: asyncio.Semaphore
+    ) -> ToolCallResult:
+        """One call's result; waiting for a turn among the request's calls counts in its budget."""
         spec = self._registry.tools.get(tool_call.name)
         if spec is None:
             known = ", ".join(sorted(self._registry.tools)) or "none"
@@ -183,8 +218,8 @@ class Dispatcher:
         deadline = asyncio.timeout(budget)
         try:
             kwargs = spec.arguments(tool_call, message)
-            async with deadline:
-                value = await self.threads.call(functools.partial(spec.func, **kwargs))
+            async with deadline, at_once:
+                value = await self.tool_threads.call(functools.partial(spec.func, **kwargs))
             result = _tool_result(tool_call, value)
         except ToolError as exc:
             return _tool_error(tool_call, str(exc))
@@ -212,14 +247,12 @@ class Dispatcher:
                 from it, so that the fallback still holds one error per `toolCallId`
                 (docs/protocol.md#tool-calls), even when the message did not fit its model.
         """
-        if kind == "assistant-request" and self._config.assistant_request_fallback is not None:
-            return dict(self._config.assistant_request_fallback)
-        if kind == "voice-request":
-            return b""
-        if kind == "tool-calls" and raw is not None:
-            calls = normalise_tool_calls(raw, decode_arguments=False)
-            return safe_answer(kind, tool_calls=[(call.id, call.name) for call in calls])
-        return safe_answer(kind)
+        spec = SPECS[kind]
+        configured = getattr(self._config, spec.fallback_setting) if spec.fallback_setting else None
+        if configured is not None:
+            return dict(configured)
+        assert spec.fallback is not None, f"{kind} is not a request type"
+        return spec.fallback(raw if raw is not None else {})
 
     async def _audio(self, value: object, entry: HandlerEntry, message: Message) -> AudioAnswer:
         """PCM bytes, or a stream of them, from what a voice-request handler returned.
@@ -237,7 +270,7 @@ class Dispatcher:
             return self._guarded_stream(value, message)
         if isinstance(value, Iterable) and not isinstance(value, str):
             join = functools.partial(_join_chunks, value, entry)
-            return await self.threads.run(join)
+            return await self.request_threads.run(join)
         raise InvalidAnswer(f"{entry.name} returned {_kind(value)} for voice-request; {_PCM}")
 
     async def _guarded_stream(
@@ -255,16 +288,16 @@ class Dispatcher:
     async def _observe_one(self, entry: HandlerEntry, message: Message) -> str | None:
         started = time.perf_counter()
         try:
-            await self._call(entry, message)
+            await self._call(entry, message, self.observer_threads)
         except Exception as exc:
             await self._report_failure(exc, message)
             return f"{type(exc).__name__}: {exc}"
         _log_latency(message, started, None, handler=entry.name)
         return None
 
-    async def _call(self, entry: HandlerEntry, message: Message) -> Any:
+    async def _call(self, entry: HandlerEntry, message: Message, threads: WorkerThreads) -> Any:
         args = (message, message.call) if entry.takes_call else (message,)
-        return await self.threads.call(entry.func, *args)
+        return await threads.call(entry.func, *args)
 
     async def _report_failure(self, error: Exception, message: Message) -> None:
         fields = _fields(message)
@@ -278,7 +311,7 @@ class Dispatcher:
         )
         for hook in self._registry.error_hooks:
             try:
-                await self.threads.call(hook, error, message)
+                await self.observer_threads.call(hook, error, message)
             except Exception:
                 logger.exception("on_error hook %r raised", hook, extra=fields)
 
@@ -295,10 +328,17 @@ class WorkerThreads:
     pool, so a sync handler that hangs on every call would add a thread per request without
     bound; past `limit` of them still running, no thread is started and the caller answers
     with its fallback.
+
+    Args:
+        limit: Most abandoned threads still running.
+        threads: Most threads running at once (not counting abandoned ones); more wait.
+        kind: What runs here, for the log.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, threads: int, kind: str) -> None:
         self.limit = limit
+        self.kind = kind
+        self._limiter = anyio.CapacityLimiter(threads)
         #: Abandoned threads that have not finished yet.
         self.abandoned = 0
         self._lock = threading.Lock()
@@ -311,7 +351,7 @@ class WorkerThreads:
         """
         if self.abandoned >= self.limit:
             raise ThreadsExhausted(
-                f"{self.abandoned} threads of sync handlers that overran their budget are "
+                f"{self.abandoned} threads of sync {self.kind} that overran their budget are "
                 f"still running ([receiver] max_abandoned_threads = {self.limit}); "
                 "not starting another, the fallback answers instead"
             )
@@ -331,7 +371,9 @@ class WorkerThreads:
                     state[0] = "done"
 
         try:
-            result = await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+            result = await anyio.to_thread.run_sync(
+                work, abandon_on_cancel=True, limiter=self._limiter
+            )
         except asyncio.CancelledError:
             with self._lock:
                 if state[0] == "running":

@@ -16,7 +16,8 @@ from typing import Any, Final, Literal
 from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import Unauthorized
-from receiver.message_types import DEFAULT_SERVER_MESSAGES, REQUEST_TYPES, TYPES_IN_ORDER
+from receiver.message_types import DEFAULT_SERVER_MESSAGES, TYPES_IN_ORDER
+from receiver.models.catalogue import SPECS
 from receiver.samples import make_message
 from receiver.vapi_objects import (
     Finding,
@@ -109,7 +110,7 @@ class Row:
 
     @property
     def request(self) -> bool:
-        return self.message_type in REQUEST_TYPES
+        return SPECS[self.message_type].request
 
 
 @dataclass(frozen=True)

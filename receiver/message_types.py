@@ -1,7 +1,7 @@
-"""The catalogue of Vapi server-message types.
+"""The names of the Vapi server-message types, from the table in `receiver.models.catalogue`.
 
-One table that the models, the handler registry and the dispatcher all read, so that a type
-name is spelled in exactly one place and registration can reject a typo before any call.
+The handler registry, the core and the CLI check names against these sets, so that a type name is
+spelled in exactly one place and registration can reject a typo before any call.
 """
 
 from __future__ import annotations
@@ -9,65 +9,22 @@ from __future__ import annotations
 import re
 from typing import Final
 
-#: Types whose answer Vapi waits for and uses (docs/protocol.md#answers), in list order.
-_REQUESTS: Final = (
-    "assistant-request",
-    "tool-calls",
-    "transfer-destination-request",
-    "handoff-destination-request",
-    "knowledge-base-request",
-    "voice-request",
-    "call.endpointing.request",
-    "campaign.predial",
-    "function-call",
-)
+from receiver.models.catalogue import SPECS
 
-#: Types Vapi only informs us of, in list order.
-_INFORMATIONAL: Final = (
-    "conversation-update",
-    "end-of-call-report",
-    "hang",
-    "model-output",
-    "phone-call-control",
-    "speech-update",
-    "status-update",
-    "transfer-update",
-    "transcript",
-    "user-interrupted",
-    "language-change-detected",
-    "voice-input",
-    "assistant.speechStarted",
-    "chat.created",
-    "chat.deleted",
-    "session.created",
-    "session.updated",
-    "session.deleted",
-    "call.deleted",
-    "call.delete.failed",
-    "call.artifact.upload",
-    # In `serverMessages` or campaign settings but with no schema in the SDK union.
-    "assistant.started",
-    "language-changed",
-    "campaign.started",
-    "campaign.cancelled",
-    "campaign.ended",
-    "campaign.archived",
-    "campaign.unarchived",
-    "campaign.job.continued",
-    "contact.dispatched",
-    "contact.completed",
-    "contact.failed",
-    "contact.skipped",
-    "contact.predial-failed",
-)
+#: Types whose answer Vapi waits for and uses (docs/protocol.md#answers), in table order.
+REQUEST_TYPES: Final = tuple(name for name, spec in SPECS.items() if spec.request)
 
-REQUEST_TYPES: Final = frozenset(_REQUESTS)
-#: Acknowledged with 200 `{}` before handlers run.
-INFORMATIONAL_TYPES: Final = frozenset(_INFORMATIONAL)
-KNOWN_TYPES: Final = REQUEST_TYPES | INFORMATIONAL_TYPES
-#: Every known type, request types first: the one list that `send --list`, `doctor`, the
-#: factories and the registry's errors show.
-TYPES_IN_ORDER: Final = _REQUESTS + _INFORMATIONAL
+#: Types Vapi only informs us of; they are acknowledged with 200 `{}` before handlers run.
+INFORMATIONAL_TYPES: Final = tuple(name for name, spec in SPECS.items() if not spec.request)
+
+#: Request types answered from the tool table unless a handler takes over entirely.
+TOOL_TYPES: Final = frozenset(name for name, spec in SPECS.items() if spec.tools)
+
+KNOWN_TYPES: Final = frozenset(SPECS)
+
+#: Every known type, request types first, in table order: the one list that `send --list`,
+#: `doctor` and the factories show.
+TYPES_IN_ORDER: Final = REQUEST_TYPES + INFORMATIONAL_TYPES
 
 #: `assistant.serverMessages` when an assistant does not set it (docs/protocol.md#routing), in
 #: the order Vapi lists it.
@@ -97,4 +54,4 @@ def method_name(message_type: str) -> str:
 
 
 #: `on_<...>` method name -> message type, for finding handler methods on a class.
-TYPE_BY_METHOD_NAME: Final = {method_name(t): t for t in KNOWN_TYPES}
+TYPE_BY_METHOD_NAME: Final = {method_name(t): t for t in SPECS}

@@ -15,13 +15,11 @@ from typing import Any, TypeVar, overload
 
 from receiver.call_handler import CallHandler
 from receiver.errors import RegistrationError
-from receiver.message_types import KNOWN_TYPES, REQUEST_TYPES, TYPE_BY_METHOD_NAME
+from receiver.message_types import KNOWN_TYPES, TOOL_TYPES, TYPE_BY_METHOD_NAME
+from receiver.models.catalogue import SPECS
 from receiver.tools import TOOL_MARKER, ToolOptions, ToolSpec, build_tool_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Request types answered from the tool table unless a responder takes over entirely.
-TOOL_TYPES = frozenset({"tool-calls", "function-call"})
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,8 @@ class HandlerRegistry:
         """
         self._check_type(message_type, allow_unknown)
         entry = HandlerEntry.wrap(func, f"handler for {message_type!r}")
-        if message_type not in REQUEST_TYPES:
+        spec = SPECS.get(message_type)
+        if spec is None or not spec.request:
             self._listeners.setdefault(message_type, []).append(entry)
             return
         if existing := self._responders.get(message_type):

@@ -51,7 +51,6 @@ FEATURE_OF_TYPE: Final[Mapping[str, str]] = {
     "knowledge-base-request": "knowledge_base",
     "call.endpointing.request": "endpointing",
 }
-_TOOL_TYPES: Final = frozenset({"tool-calls", "function-call"})
 #: Shown of a payload value in a refusal: enough to recognise an id, bounded for hostile input.
 _MAX_SHOWN: Final = 64
 
@@ -173,7 +172,7 @@ def hmac_replay_warnings(config: ReceiverConfig) -> list[tuple[Level, str]]:
     ]
 
 
-def verify_any(request: RequestView, config: ReceiverConfig, *, headers_only: bool = False) -> None:
+def verify_any(request: RequestView, config: ReceiverConfig, *, headers_only: bool = False) -> bool:
     """Accept the request if any credential of any level may; cheap, runs before parsing.
 
     A stranger's body costs memory to read and far more to parse; this check turns the
@@ -187,25 +186,35 @@ def verify_any(request: RequestView, config: ReceiverConfig, *, headers_only: bo
         config: Every configured level's credentials are tried.
         headers_only: The body has not been read yet.
 
+    Returns:
+        Whether some credential accepted the request in full: false when, with
+        `headers_only`, only an HMAC credential's headers passed, so the sender is not known
+        until the signature over the body is checked.
+
     Raises:
         Unauthorized: naming, for each configured level (the first ten), each scheme
             with the header it expected and why it refused, then the auth-like headers
             present; never a value.
     """
     refusals: list[tuple[Level, list[tuple[Credential, Check]]]] = []
+    tentative = False
     for level in configured_levels(config):
         found: list[tuple[Credential, Check]] = []
         for credential in level.config.accepted:
             if not isinstance(credential, HmacCredential):
                 check = credential.check(request)
             elif headers_only:
-                check = credential.check_headers(request)
+                if check := credential.check_headers(request):
+                    tentative = True  # another credential may still accept in full
+                    continue
             else:
                 check = credential.check(request, remember=False)
             if check:
-                return
+                return True
             found.append((credential, check))
         refusals.append((level, found))
+    if tentative:
+        return False
     when = (
         "before the body is read"
         if headers_only

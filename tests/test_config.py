@@ -60,9 +60,12 @@ def test_secret_and_secrets_combine(tmp_path: Path) -> None:
     [
         ("[assistants.asst-1]\n", "[assistants.asst-1] has no credential"),
         ('[assistants.asst-1]\nsecert = "x"\n', "[assistants.asst-1]: unknown key `secert`"),
-        ('[org]\nsecret = ""\n', "[org]: `secret` must hold non-empty strings"),
+        ('[org]\nsecret = ""\n', "[org]: `secret` must be a non-empty string"),
         ('[org]\nsecrets = "x"\n', "[org]: `secrets` must be a list"),
-        ('[org]\nsecrets = ["ok", 3]\n', "[org]: `secrets` must hold non-empty strings"),
+        (
+            '[org]\nsecrets = ["ok", 3]\n',
+            "[org]: `secrets` must be a list of non-empty strings (item 2 is not)",
+        ),
         ('[orgg]\nsecret = "x"\n', "the top level: unknown key `orgg`"),
         ('phone_numbers = "x"\n', "[phone_numbers] must be a table"),
         (
@@ -147,3 +150,46 @@ def test_resource_limits_are_read_from_the_receiver_table() -> None:
     options = {"max_tool_calls": 8, "max_abandoned_threads": 4}
     config = config_from_mapping({"org": {"secret": "s"}, "receiver": options})
     assert (config.max_tool_calls, config.max_abandoned_threads) == (8, 4)
+
+
+def test_every_mistake_is_named_at_once_with_the_key_that_was_meant(tmp_path: Path) -> None:
+    """One start-up shows all the typos of a file, each on its own line, not one per run."""
+    path = write(
+        tmp_path,
+        '[org]\nsecert = "x"\n\n[[org.credentials]]\ntype = "bearer"\ntoken = "t"\n\n'
+        '[[org.credentials]]\ntype = "hmac"\nsecretKey = "k"\nalgoritm = "sha256"\n\n'
+        '[receiver]\ntool_timeuot = 3\ninsecure = "yes"\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}: [[org.credentials]] #2 (hmac): `algorithm` is required",
+        f"{path}: [[org.credentials]] #2 (hmac): unknown key `algoritm` (expected one of:"
+        " algorithm, include_timestamp, message_id_header, payload_format, secret_is_base64,"
+        " secret_key, signature_encoding, signature_header, signature_prefix, timestamp_header,"
+        " tolerance_seconds); did you mean `algorithm`?",
+        f"{path}: [org]: unknown key `secert` (expected one of: credentials, secret, secrets);"
+        " did you mean `secret`?",
+        f"{path}: [receiver]: `insecure` must be true or false",
+        f"{path}: [receiver]: unknown key `tool_timeuot` (expected one of:"
+        " assistant_request_fallback, assistant_request_timeout, explain_refusals, insecure,"
+        " max_abandoned_threads, max_body_bytes, max_tool_calls, max_unverified_parse_bytes,"
+        " record_to, request_timeout, tool_timeout); did you mean `tool_timeout`?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"tools": {"lookup_order": "s"}}, "[tools.lookup_order] must be a table"),
+        ({"org": "s"}, "[org] must be a table"),
+        ({"org": {"secret": "s"}, "inbox": []}, "[inbox] must be a table"),
+        ({"org": {"secret": "s"}, "receiver": {"max_body_bytes": 1.5}}, "must be an integer"),
+        ({"org": {"secret": "s"}, "receiver": {"tool_timeout": True}}, "a number of seconds"),
+    ],
+)
+def test_a_value_of_the_wrong_shape_names_its_table(data: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_mapping(data, source="app.py")
+    assert str(caught.value).startswith("app.py: ")
+    assert expected in str(caught.value)

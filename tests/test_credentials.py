@@ -722,6 +722,12 @@ def test_both_spellings_read_the_same(tmp_path: Path) -> None:
             "bearer_prefix_enabled, header_name, token)",
         ),
         ("[[org.credentials]]\ntoken = 't'\n", '#1: `type` must be "bearer", "hmac" or "oauth2"'),
+        (
+            "[[org.credentials]]\ntype = 'bearer'\ntoken = 't'\nheadrName = 'X'\n",
+            "#1 (bearer): unknown key `headr_name` (expected one of: bearer_prefix_enabled,"
+            " header_name, token); did you mean `header_name`?",
+        ),
+        ("[org]\ncredentials = ['bearer']\n", "[[org.credentials]] #1 must be a table"),
         ("[[org.credentials]]\ntype = 'basic'\n", "(got 'basic')"),
         ("[[org.credentials]]\ntype = 'bearer'\n", "#1 (bearer): `token` is required"),
         (

@@ -629,6 +629,11 @@ def test_default_path_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch
     ("table", "error"),
     [
         ({"pth": "x"}, "[inbox]: unknown key `pth`"),
+        (
+            {"lease_second": 5},
+            "unknown key `lease_second` (expected one of: enabled, lease_seconds,",
+        ),
+        ({"lease_second": 5}, "did you mean `lease_seconds`?"),
         ({"enabled": "yes"}, "[inbox]: `enabled` must be true or false"),
         ({"max_attempts": 0}, "[inbox]: `max_attempts` must be at least 1"),
         ({"max_attempts": 2.5}, "[inbox]: `max_attempts` must be an integer"),

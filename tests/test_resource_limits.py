@@ -115,13 +115,13 @@ def test_hung_sync_tools_leave_at_most_the_configured_number_of_threads(
         assert errors[:3] == ["tool 'hangs' did not finish within 0.05 s"] * 3
         assert errors[3:] == ["tool 'hangs' failed"] * 9
         assert "max_abandoned_threads = 3" in caplog.text
-        assert receiver.core.dispatcher.threads.abandoned == 3
+        assert receiver.core.dispatcher.tool_threads.abandoned == 3
     finally:
         release.set()
     deadline = time.monotonic() + 5
-    while receiver.core.dispatcher.threads.abandoned and time.monotonic() < deadline:
+    while receiver.core.dispatcher.tool_threads.abandoned and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert receiver.core.dispatcher.threads.abandoned == 0  # counted until they finished
+    assert receiver.core.dispatcher.tool_threads.abandoned == 0  # counted until they finished
     release.clear()
     post(client, tool_calls(1, "hangs"))
     assert len(ran) == 4, "a thread is started again once the hung ones have finished"
@@ -153,3 +153,98 @@ def test_past_the_cap_a_request_type_gets_its_fallback_without_a_thread(
         assert "ThreadsExhausted" in caplog.text
     finally:
         release.set()
+
+
+# -- tools apart from the other request types ---------------------------------------------
+
+
+def routing_receiver() -> Receiver:
+    """An org and a phone number level; a sync assistant-request handler that answers at once."""
+    receiver = Receiver(
+        config={
+            "org": {"secret": SECRET},
+            "phone_numbers": {"pn-1": {"secret": "pn-secret"}},
+            "receiver": {"assistant_request_timeout": 1.0},
+            "inbox": {"enabled": False},
+        }
+    )
+
+    @receiver.on("assistant-request")
+    def route(message: object) -> dict[str, str]:
+        return {"assistantId": "asst-real"}
+
+    return receiver
+
+
+ASSISTANT_REQUEST = {
+    "message": {"type": "assistant-request", "call": {"id": "c2", "phoneNumberId": "pn-1"}}
+}
+
+
+def test_hung_tools_of_one_request_do_not_put_assistant_request_on_its_fallback() -> None:
+    receiver = routing_receiver()
+    release = threading.Event()
+
+    @receiver.tool(timeout=0.3)
+    def slow() -> str:  # an org-level tool hanging on a slow backend
+        release.wait(5)
+        return "done"
+
+    client = TestClient(receiver.app)
+    try:
+        with client:
+            assert post(client, tool_calls(40, "slow")).status_code == 200
+            genuine = post(client, ASSISTANT_REQUEST, secret="pn-secret")
+        assert genuine.json() == {"assistantId": "asst-real"}
+    finally:
+        release.set()
+
+
+def test_a_sync_assistant_request_is_answered_while_tools_hold_every_tool_thread() -> None:
+    receiver = routing_receiver()
+    release = threading.Event()
+
+    @receiver.tool(timeout=3)
+    def slow() -> str:
+        release.wait(5)
+        return "done"
+
+    async def scenario() -> tuple[float, bytes]:
+        tools = json.dumps(tool_calls(8, "slow")).encode()
+        busy = [asyncio.create_task(receiver.handle(HEADERS, tools)) for _ in range(6)]
+        await asyncio.sleep(0.2)  # 48 calls under way: more than the 40 tool threads
+        started = time.perf_counter()
+        headers = {**HEADERS, "x-vapi-secret": "pn-secret"}
+        answer = await receiver.handle(headers, json.dumps(ASSISTANT_REQUEST).encode())
+        waited = time.perf_counter() - started
+        release.set()
+        await asyncio.gather(*busy)
+        return waited, answer.body  # type: ignore[return-value]
+
+    try:
+        waited, body = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert json.loads(body) == {"assistantId": "asst-real"}
+    assert waited < 0.5
+
+
+def test_one_request_runs_a_bounded_number_of_tool_calls_at_once() -> None:
+    receiver = make_receiver()
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+
+    @receiver.tool
+    def counted() -> str:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return "ok"
+
+    response = post(TestClient(receiver.app), tool_calls(24, "counted"))
+    assert [r["result"] for r in response.json()["results"]] == ["ok"] * 24
+    assert most[0] == 8

@@ -155,6 +155,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_types() -> None:
+    """Every type the receiver knows, in its table order (the same as `doctor`'s)."""
     requests = [t for t in TYPES_IN_ORDER if t in REQUEST_TYPES]
     others = [t for t in TYPES_IN_ORDER if t not in REQUEST_TYPES]
     print("Request types (Vapi waits for the answer and uses it):")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from receiver.credentials.base import ACCEPTED, Check, Credential, RequestView, refused
 from receiver.credentials.bearer import BearerCredential
 from receiver.credentials.hmac_plan import HmacCredential
-from receiver.credentials.loading import credential_from_mapping, credentials_from_list
+from receiver.credentials.loading import credential_from_mapping
 from receiver.credentials.oauth2 import OAuth2Credential
 from receiver.credentials.replay import ReplayCache
 from receiver.credentials.secret import SECRET_HEADER, VapiSecret
@@ -31,6 +31,5 @@ __all__ = [
     "RequestView",
     "VapiSecret",
     "credential_from_mapping",
-    "credentials_from_list",
     "refused",
 ]

@@ -23,13 +23,14 @@ class RequestView:
 
     Attributes:
         headers: Header values by lower-case name.
-        body: The raw body, exactly as received (HMAC signatures cover these bytes).
+        body: The raw body, exactly as received (HMAC signatures cover these bytes); a
+            `bytearray` while it is checked before it is copied.
         method: The HTTP method, upper case.
         url: The full request URL, as the server saw it (empty when unknown).
     """
 
     headers: Mapping[str, str]
-    body: bytes = b""
+    body: bytes | bytearray = b""
     method: str = "POST"
     url: str = ""
 

@@ -2,128 +2,127 @@
 
 Entries use the field names of Vapi's own authentication plans, in snake_case or in
 camelCase as the dashboard and API show them (`header_name` or `headerName`), so a user can
-copy a plan across. Every mistake is reported with the file, the entry and the key.
+copy a plan across. `type` picks the model of the entry; the model checks each key's type
+and refuses unknown ones, the credential class checks what the values mean (an algorithm it
+knows, a payload format with `{body}`). Every mistake names the file, the entry and the key.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from receiver.credentials.base import Credential
 from receiver.credentials.bearer import BearerCredential
 from receiver.credentials.hmac_plan import HmacCredential
 from receiver.credentials.oauth2 import OAuth2Credential
 from receiver.errors import ConfigError
+from receiver.toml_tables import Table, Text, describe
 
-_TEXT: Final = ("a non-empty string", lambda v: isinstance(v, str) and bool(v.strip()))
-_ANY_TEXT: Final = ("a string", lambda v: isinstance(v, str))
-_FLAG: Final = ("true or false", lambda v: isinstance(v, bool))
-_SECONDS: Final = (
-    "a positive number of seconds",
-    lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
-)
-_COUNT: Final = (
-    "a positive integer",
-    lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
-)
-_TEXTS: Final = (
-    "a list of non-empty strings",
-    lambda v: isinstance(v, list) and bool(v) and all(isinstance(s, str) and s for s in v),
-)
+_TEXT: Final = "a non-empty string"
+_FLAG: Final = "true or false"
 
-Spec = tuple[str, Callable[[object], bool]]
 
-#: Per `type`: the class, then each key with what its value must be; required keys first.
-_SCHEMES: Final[Mapping[str, tuple[type, tuple[str, ...], Mapping[str, Spec]]]] = {
-    "bearer": (
-        BearerCredential,
-        ("token",),
-        {"token": _TEXT, "header_name": _TEXT, "bearer_prefix_enabled": _FLAG},
-    ),
-    "hmac": (
-        HmacCredential,
-        ("secret_key", "algorithm"),
-        {
-            "secret_key": _TEXT,
-            "algorithm": _TEXT,
-            "signature_header": _TEXT,
-            "timestamp_header": _TEXT,
-            "include_timestamp": _FLAG,
-            "payload_format": _TEXT,
-            "signature_encoding": _TEXT,
-            "signature_prefix": _ANY_TEXT,
-            "message_id_header": _TEXT,
-            "secret_is_base64": _FLAG,
-            "tolerance_seconds": _SECONDS,
-        },
-    ),
-    "oauth2": (
-        OAuth2Credential,
-        ("client_id", "client_secret"),
-        {
-            "client_id": _TEXT,
-            "client_secret": _TEXT,
-            "scope": _ANY_TEXT,
-            "url": _TEXT,
-            "token_lifetime_seconds": _COUNT,
-            "signing_keys": _TEXTS,
-        },
-    ),
-}
+class _Entry(Table):
+    """One credential table; `builds` is the class its keys are passed to."""
+
+    builds: ClassVar[Callable[..., Credential]]
+
+    def credential(self, where: str) -> Credential:
+        """The credential object, whose own checks of the values name `where` and the type.
+
+        Raises:
+            ConfigError: e.g. "vapi.toml: [[org.credentials]] #1 (hmac): `algorithm`
+                must be one of sha256, sha512, sha1".
+        """
+        options = self.options()
+        kind = options.pop("type")
+        try:
+            return self.builds(**options)
+        except ConfigError as exc:
+            raise ConfigError(f"{where} ({kind}): {exc}") from None
+
+
+class BearerEntry(_Entry):
+    """`type = "bearer"`: a static token (`receiver.credentials.BearerCredential`)."""
+
+    builds = BearerCredential
+    type: Literal["bearer"]
+    token: Text = Field(description=_TEXT)
+    header_name: Text | None = Field(None, description=_TEXT)
+    bearer_prefix_enabled: bool | None = Field(None, description=_FLAG)
+
+
+class HmacEntry(_Entry):
+    """`type = "hmac"`: a signature over the body (`receiver.credentials.HmacCredential`)."""
+
+    builds = HmacCredential
+    type: Literal["hmac"]
+    secret_key: Text = Field(description=_TEXT)
+    algorithm: Text = Field(description=_TEXT)
+    signature_header: Text | None = Field(None, description=_TEXT)
+    timestamp_header: Text | None = Field(None, description=_TEXT)
+    include_timestamp: bool | None = Field(None, description=_FLAG)
+    payload_format: Text | None = Field(None, description=_TEXT)
+    signature_encoding: Text | None = Field(None, description=_TEXT)
+    signature_prefix: str | None = Field(None, description="a string")
+    message_id_header: Text | None = Field(None, description=_TEXT)
+    secret_is_base64: bool | None = Field(None, description=_FLAG)
+    tolerance_seconds: float | None = Field(None, description="a positive number of seconds")
+
+
+class OAuth2Entry(_Entry):
+    """`type = "oauth2"`: tokens issued here (`receiver.credentials.OAuth2Credential`)."""
+
+    builds = OAuth2Credential
+    type: Literal["oauth2"]
+    client_id: Text = Field(description=_TEXT)
+    client_secret: Text = Field(description=_TEXT)
+    scope: str | None = Field(None, description="a string")
+    url: Text | None = Field(None, description=_TEXT)
+    token_lifetime_seconds: int | None = Field(None, description="a positive integer")
+    # Not strict: TOML gives a list, the credential keeps a tuple.
+    signing_keys: tuple[Text, ...] | None = Field(
+        None, min_length=1, strict=False, description="a list of non-empty strings"
+    )
+
 
 _CAMEL_HUMP: Final = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
-def credentials_from_list(value: object, where: str) -> tuple[Credential, ...]:
-    """Read the array of credential tables of one level.
+def _snake_keys(entry: object) -> object:
+    """The entry with camelCase keys in snake_case; a key given in both is refused."""
+    if not isinstance(entry, Mapping):
+        return entry  # the model says it must be a table
+    options: dict[str, Any] = {}
+    for key, value in entry.items():
+        name = _CAMEL_HUMP.sub(r"_\1", str(key)).lower()
+        if name in options:
+            raise ValueError(f"`{key}` is given twice (in snake_case and camelCase)")
+        options[name] = value
+    return options
 
-    Args:
-        value: What the TOML file holds under `credentials`.
-        where: How to name the array in errors, e.g. `vapi.toml: [[org.credentials]]`.
 
-    Raises:
-        ConfigError: naming the entry (1-based) and the key that is wrong.
-    """
-    if not isinstance(value, list) or not all(isinstance(e, Mapping) for e in value):
-        raise ConfigError(f"{where} must be an array of tables (one [[...credentials]] each)")
-    return tuple(credential_from_mapping(e, f"{where} #{n}") for n, e in enumerate(value, 1))
+CredentialEntry = Annotated[
+    Annotated[BearerEntry | HmacEntry | OAuth2Entry, Field(discriminator="type")],
+    BeforeValidator(_snake_keys),
+]
+"""One `[[...credentials]]` table, of the model its `type` names."""
+
+_ENTRY: Final[TypeAdapter[BearerEntry | HmacEntry | OAuth2Entry]] = TypeAdapter(CredentialEntry)
 
 
 def credential_from_mapping(entry: Mapping[str, Any], where: str) -> Credential:
-    """One credential table; keys in snake_case or camelCase, `type` picks the scheme."""
-    options: dict[str, Any] = {}
-    for key, value in entry.items():
-        name = _snake(str(key))
-        if name in options:
-            raise ConfigError(f"{where}: `{key}` is given twice (in snake_case and camelCase)")
-        options[name] = value
-    kind = options.pop("type", None)
-    if kind not in _SCHEMES:
-        shown = "missing" if kind is None else f"got {kind!r}"
-        raise ConfigError(f'{where}: `type` must be "bearer", "hmac" or "oauth2" ({shown})')
-    cls, required, specs = _SCHEMES[kind]
-    for key, value in options.items():
-        if key not in specs:
-            expected = ", ".join(sorted(specs))
-            raise ConfigError(
-                f"{where} ({kind}): unknown key `{key}` (expected one of: {expected})"
-            )
-        words, fits = specs[key]
-        if not fits(value):
-            raise ConfigError(f"{where} ({kind}): `{key}` must be {words}")
-    for key in required:
-        if key not in options:
-            raise ConfigError(f"{where} ({kind}): `{key}` is required")
-    if "signing_keys" in options:
-        options["signing_keys"] = tuple(options["signing_keys"])
+    """One credential table; keys in snake_case or camelCase, `type` picks the scheme.
+
+    Raises:
+        ConfigError: naming `where`, the type and the key that is wrong.
+    """
     try:
-        credential: Credential = cls(**options)
-    except ConfigError as exc:
-        raise ConfigError(f"{where} ({kind}): {exc}") from None
-    return credential
-
-
-def _snake(key: str) -> str:
-    return _CAMEL_HUMP.sub(r"_\1", key).lower()
+        model = _ENTRY.validate_python(entry)
+    except ValidationError as exc:
+        raise ConfigError(describe(exc, CredentialEntry, prefix=where, top="")) from None
+    return model.credential(where)

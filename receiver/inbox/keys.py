@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from receiver.config import ReceiverConfig
 from receiver.credentials import HmacCredential
 from receiver.models import ToolCall
-from receiver.verification import winning_levels
+from receiver.verification import Level, winning_levels
 
 
 def delivery_key(headers: Mapping[str, str], body: bytes, id_header: str | None) -> str:
@@ -54,15 +54,41 @@ def signed_id_header(message: Mapping[str, Any], config: ReceiverConfig) -> str 
     return names.pop() if len(names) == 1 else None
 
 
-def tool_result_key(call_id: str | None, tool_call: ToolCall) -> str:
-    """The call id, the `toolCallId` and a digest of the tool call object.
+def tool_result_key(
+    message: Mapping[str, Any], tool_call: ToolCall, levels: Sequence[Level]
+) -> str:
+    """A digest of everything that makes a stored result the answer to this tool call.
 
-    Scoped by call because a `toolCallId` is only promised to be unique within its call, and
-    by content because a retry repeats the call exactly: an id reused for another call (other
-    arguments, another tool) is run, not answered with someone else's result.
+    A retry repeats the call exactly, so each part is the same for it; a call that differs in
+    any part is run, not answered with another call's result:
+
+    - the conversation: the full call id (chat and session ids for chats), because a
+      `toolCallId` is only promised to be unique within its call;
+    - the `toolCallId`, and the function name dispatch runs (which may come from the
+      `toolWithToolCallList` item): the name decides the level, so without it a request
+      with another tool's credential could read or plant that tool's result;
+    - the winning levels whose credential let the request in;
+    - the decoded arguments, or why they could not be decoded.
+
+    Args:
+        message: The verified `message` object.
+        tool_call: The call about to run.
+        levels: The message's winning levels (`winning_levels`).
     """
-    content = json.dumps(tool_call.raw, sort_keys=True, default=str).encode()
-    return f"{call_id or ''}/{tool_call.id}/{_digest(content)[:32]}"
+    scope = [_mapping(message.get(kind)).get("id") for kind in ("call", "chat", "session")]
+    parts = [
+        scope,
+        tool_call.id,
+        tool_call.name,
+        [[level.kind, level.key] for level in levels],
+        tool_call.arguments,
+        tool_call.arguments_error,
+    ]
+    return "v2:" + _digest(json.dumps(parts, sort_keys=True, default=str).encode())
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _digest(data: bytes) -> str:

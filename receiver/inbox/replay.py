@@ -2,7 +2,8 @@
 
 Vapi repeats a tool call when it did not get the answer (a timeout, a dropped connection,
 a backoff plan), and running a tool twice can book twice. So each result is stored once
-the tool has run, by call id, `toolCallId` and content (`keys.tool_result_key`), and a
+the tool has run, by call, `toolCallId`, function, levels and arguments
+(`keys.tool_result_key`), and a
 repeat within the window answers the stored result. A repeat that arrives while the first
 is still running waits for it (within this process; two workers that get the same call at
 the same moment may both run it).
@@ -17,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from pydantic import ValidationError
 
 from receiver.errors import ReceiverError
-from receiver.inbox.keys import tool_result_key
 from receiver.inbox.store import InboxStore
 from receiver.inbox.thread import StoreThread
 from receiver.log import describe, logger, message_fields
@@ -40,13 +40,13 @@ class ToolResultReplay:
 
     async def run(
         self,
+        key: str,
         tool_call: ToolCall,
         message: Message,
         compute: Callable[[], Awaitable[ToolCallResult]],
     ) -> ToolCallResult:
-        """The result of `compute()`, run at most once per call and `toolCallId`."""
+        """The result of `compute()`, run at most once per `key` (`keys.tool_result_key`)."""
         fields = message_fields(message.raw)
-        key = tool_result_key(fields["call_id"], tool_call)
         task = self._in_flight.get(key)
         if task is not None and task.get_loop() is asyncio.get_running_loop():
             logger.info(
@@ -71,6 +71,19 @@ class ToolResultReplay:
         compute: Callable[[], Awaitable[ToolCallResult]],
     ) -> ToolCallResult:
         stored = await self._stored(key)
+        if stored is not None and (stored.name, stored.tool_call_id) != (
+            tool_call.name,
+            tool_call.id,
+        ):
+            logger.error(
+                "the stored result for toolCallId %s is for %s, not %s: running the tool %s",
+                tool_call.id,
+                stored.name,
+                tool_call.name,
+                describe(fields),
+                extra=fields,
+            )
+            stored = None
         if stored is not None:
             logger.info(
                 "repeated toolCallId %s: answered the stored result, %s not run again %s",

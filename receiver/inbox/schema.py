@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, finished_at);
 CREATE TABLE IF NOT EXISTS tool_results (
-    key       TEXT PRIMARY KEY,                 -- call id and toolCallId
+    key       TEXT PRIMARY KEY,                 -- digest of call, toolCallId, name, levels, args
     result    TEXT NOT NULL,                    -- the ToolCallResult as sent, JSON
     stored_at REAL NOT NULL
 );

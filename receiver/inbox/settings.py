@@ -1,6 +1,6 @@
 """The `[inbox]` table: where deliveries are kept, how failures are retried, how long it lasts.
 
-Kept apart from `receiver.config` (which only calls `inbox_config_from_table`) so that the
+Kept apart from `receiver.config` (which only reads `InboxTable`) so that the
 inbox's knobs, their defaults and their reasons live next to the code that uses them.
 """
 
@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Literal
+
+from pydantic import Field, model_validator
 
 from receiver.errors import ConfigError
+from receiver.toml_tables import Table
 
 INBOX_PATH_ENV: Final = "VAPI_INBOX_PATH"
 DEFAULT_INBOX_PATH: Final = "./vapi-inbox.sqlite3"
@@ -77,17 +80,7 @@ class InboxConfig:
         return float(min(self.retry_backoff * 2 ** max(attempts - 1, 0), self.retry_backoff_max))
 
 
-_KEY_TYPES: Final[Mapping[str, tuple[tuple[type, ...], str]]] = {
-    "enabled": ((bool,), "true or false"),
-    "path": ((str,), "a string"),
-    "synchronous": ((str,), '"normal" or "full"'),
-    "max_attempts": ((int,), "an integer"),
-    "retry_backoff": ((int, float), "a number of seconds"),
-    "retry_backoff_max": ((int, float), "a number of seconds"),
-    "retention_days": ((int, float), "a number of days"),
-    "tool_result_window": ((int, float), "a number of seconds"),
-    "lease_seconds": ((int, float), "a number of seconds"),
-}
+_SECONDS: Final = "a number of seconds"
 
 #: Keys that were dropped, with why and what replaces them, for files written before.
 _REMOVED: Final = {
@@ -97,28 +90,35 @@ _REMOVED: Final = {
 }
 
 
-def inbox_config_from_table(table: object, source: str) -> InboxConfig:
-    """The `[inbox]` table of a configuration file, checked key by key.
+class InboxTable(Table):
+    """The `[inbox]` table: each key's type; `InboxConfig` checks the values and defaults."""
 
-    Raises:
-        ConfigError: naming the file, `[inbox]` and the key that is unknown or mistyped.
-    """
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{source}: [inbox] must be a table")
-    options: dict[str, Any] = {}
-    for key, value in table.items():
-        if key in _REMOVED:
-            raise ConfigError(f"{source}: [inbox]: `{key}` is no longer read: {_REMOVED[key]}")
-        if key not in _KEY_TYPES:
-            expected = ", ".join(sorted(_KEY_TYPES))
-            raise ConfigError(
-                f"{source}: [inbox]: unknown key `{key}` (expected one of: {expected})"
-            )
-        types, words = _KEY_TYPES[key]
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise ConfigError(f"{source}: [inbox]: `{key}` must be {words}")
-        options[key] = value
-    try:
-        return InboxConfig(**options)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    enabled: bool | None = Field(None, description="true or false")
+    path: str | None = Field(None, description="a string")
+    synchronous: Synchronous | None = Field(None, description='"normal" or "full"')
+    max_attempts: int | None = Field(None, description="an integer")
+    retry_backoff: float | None = Field(None, description=_SECONDS)
+    retry_backoff_max: float | None = Field(None, description=_SECONDS)
+    retention_days: float | None = Field(None, description="a number of days")
+    tool_result_window: float | None = Field(None, description=_SECONDS)
+    lease_seconds: float | None = Field(None, description=_SECONDS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_removed_keys(cls, table: object) -> object:
+        """Say why a key that older files hold is gone, rather than only "unknown"."""
+        for key in table if isinstance(table, Mapping) else ():
+            if key in _REMOVED:
+                raise ValueError(f"`{key}` is no longer read: {_REMOVED[key]}")
+        return table
+
+    def inbox_config(self, source: str) -> InboxConfig:
+        """The inbox's settings, from the keys given and `InboxConfig`'s defaults.
+
+        Raises:
+            ConfigError: naming the file, `[inbox]` and the key whose value is out of range.
+        """
+        try:
+            return InboxConfig(**self.options())
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None

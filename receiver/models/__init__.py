@@ -7,8 +7,8 @@ inside (call, phone number, artifact, ...) and the normalised `ToolCall` are her
 from __future__ import annotations
 
 from receiver.models.base import REDACTED, Timestamp, VapiModel, is_secret_key, redact
+from receiver.models.catalogue import MESSAGE_MODELS, parse_message
 from receiver.models.messages import (
-    MESSAGE_MODELS,
     AssistantRequestMessage,
     AssistantSpeechStartedMessage,
     CallArtifactUploadMessage,
@@ -41,7 +41,6 @@ from receiver.models.messages import (
     UserInterruptedMessage,
     VoiceInputMessage,
     VoiceRequestMessage,
-    parse_message,
 )
 from receiver.models.objects import (
     Analysis,

@@ -1,10 +1,10 @@
-"""Typed models of the messages Vapi posts to a server URL, and `parse_message`.
+"""Typed models of the messages Vapi posts to a server URL.
 
 One class per `message.type` of the SDK's `ServerMessage` union (protocol.md#message-types), plus
 the legacy `function-call` and `UnknownMessage`. A field the SDK marks required for a type is
 required here too, so handler authors get non-Optional types; everything else is optional.
 
-Types in the catalogue (`receiver.message_types`) that have no schema anywhere
+Types in the catalogue (`receiver.models.catalogue`) that have no schema anywhere
 (`assistant.started`, `language-changed`, campaign lifecycle events) map to the plain
 `Message`: they are known, so they are not reported as unknown, but only the envelope is typed.
 `UnknownMessage` is for types outside the catalogue, and never fails validation.
@@ -12,13 +12,11 @@ Types in the catalogue (`receiver.message_types`) that have no schema anywhere
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, Final
 
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr
 
-from receiver.message_types import KNOWN_TYPES
 from receiver.models.base import Timestamp, VapiModel
 from receiver.models.objects import (
     Analysis,
@@ -336,90 +334,3 @@ class UnknownMessage(Message):
     Parsing it never fails: envelope fields that do not fit are left unset (they stay in
     `raw`), and every other key is kept as an extra.
     """
-
-
-#: Message type -> model. Every type of `receiver.message_types.KNOWN_TYPES` is here.
-MESSAGE_MODELS: Final[dict[str, type[Message]]] = {
-    "assistant-request": AssistantRequestMessage,
-    "conversation-update": ConversationUpdateMessage,
-    "end-of-call-report": EndOfCallReportMessage,
-    "handoff-destination-request": HandoffDestinationRequestMessage,
-    "hang": HangMessage,
-    "knowledge-base-request": KnowledgeBaseRequestMessage,
-    "model-output": ModelOutputMessage,
-    "phone-call-control": PhoneCallControlMessage,
-    "speech-update": SpeechUpdateMessage,
-    "status-update": StatusUpdateMessage,
-    "tool-calls": ToolCallsMessage,
-    "transfer-destination-request": TransferDestinationRequestMessage,
-    "transfer-update": TransferUpdateMessage,
-    "transcript": TranscriptMessage,
-    'transcript[transcriptType="final"]': TranscriptMessage,
-    "user-interrupted": UserInterruptedMessage,
-    "language-change-detected": LanguageChangeDetectedMessage,
-    "voice-input": VoiceInputMessage,
-    "assistant.speechStarted": AssistantSpeechStartedMessage,
-    "voice-request": VoiceRequestMessage,
-    "call.endpointing.request": CallEndpointingRequestMessage,
-    "chat.created": ChatCreatedMessage,
-    "chat.deleted": ChatDeletedMessage,
-    "session.created": SessionCreatedMessage,
-    "session.updated": SessionUpdatedMessage,
-    "session.deleted": SessionDeletedMessage,
-    "call.deleted": CallDeletedMessage,
-    "call.delete.failed": CallDeleteFailedMessage,
-    "call.artifact.upload": CallArtifactUploadMessage,
-    "campaign.predial": CampaignPredialMessage,
-    "function-call": FunctionCallMessage,
-}
-# Known types without any schema: only the envelope is typed.
-MESSAGE_MODELS.update(dict.fromkeys(sorted(KNOWN_TYPES - MESSAGE_MODELS.keys()), Message))
-
-# Keys (wire and Python spellings) of the typed envelope, dropped when an unknown type's
-# envelope does not fit.
-_ENVELOPE_KEYS: Final = frozenset(
-    key
-    for name, info in Message.model_fields.items()
-    if name != "type"
-    for key in (name, info.alias or name)
-)
-
-
-def parse_message(raw: Mapping[str, Any]) -> Message:
-    """Validate a webhook's `message` object into the model of its type.
-
-    The model is chosen by a dict lookup on `raw["type"]` (faster than a pydantic union of 30
-    models, and never ambiguous).
-
-    Args:
-        raw: the `message` object of the body, as decoded from JSON.
-
-    Returns:
-        An instance of `MESSAGE_MODELS[raw["type"]]`, or `UnknownMessage` for any other type;
-        its `raw` is `raw` itself (not a copy).
-
-    Raises:
-        pydantic.ValidationError: the type is known but the fields do not fit its model, or
-            `raw` has no string `type`.
-    """
-    # Payloads are read by their wire (camelCase) names only; Python names stay accepted when
-    # a model is built in code. A payload key like `tool_call_list` must not fill a field:
-    # verification reads the camelCase keys, so a snake_case twin would carry a tool call
-    # that the credential check never saw.
-    data = raw if isinstance(raw, dict) else dict(raw)
-    kind = data.get("type")
-    model = MESSAGE_MODELS.get(kind, UnknownMessage) if isinstance(kind, str) else UnknownMessage
-    if model is UnknownMessage and isinstance(kind, str):
-        message: Message = _parse_unknown(data)
-    else:
-        message = model.model_validate(data, by_alias=True, by_name=False)
-    message._raw = data
-    return message
-
-
-def _parse_unknown(data: dict[str, Any]) -> UnknownMessage:
-    try:
-        return UnknownMessage.model_validate(data, by_alias=True, by_name=False)
-    except ValidationError:
-        rest = {k: v for k, v in data.items() if k not in _ENVELOPE_KEYS}
-        return UnknownMessage.model_validate(rest, by_alias=True, by_name=False)

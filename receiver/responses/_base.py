@@ -46,6 +46,8 @@ def stringify_result(value: object) -> str:
     Raises:
         TypeError: if `value` has no JSON form (an arbitrary object, a function), so the
             mistake is reported where it is made rather than sent as a useless `repr`.
+        ValueError: if `value` holds an infinite or NaN float, which `json.dumps` would
+            write as `Infinity`/`NaN`: not JSON, so not an answer Vapi can read.
     """
     if isinstance(value, str):
         return without_surrogates(_LINE_BREAKS.sub(" ", value))
@@ -56,7 +58,13 @@ def stringify_result(value: object) -> str:
             f"a value of type {type(value).__name__} cannot be JSON-encoded as a tool result; "
             "return a str, number, bool, None, dict, list, pydantic model or dataclass"
         ) from exc
-    return without_surrogates(json.dumps(jsonable, ensure_ascii=False))
+    try:
+        text = json.dumps(jsonable, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValueError(
+            "a tool result cannot hold an infinite or NaN number: JSON has no form for it"
+        ) from None
+    return without_surrogates(text)
 
 
 def _single_line_or_none(value: object) -> object:
