@@ -261,7 +261,12 @@ def load_config(path: str | os.PathLike[str]) -> ReceiverConfig:
         with open(path, "rb") as file:
             data = tomllib.load(file)
     except FileNotFoundError:
-        raise ConfigError(f"{source}: configuration file not found") from None
+        # A relative path is read from the working directory, which under a process manager
+        # is rarely the one the user thinks of: name both.
+        raise ConfigError(
+            f"{source}: configuration file not found (looked for {os.path.abspath(path)}; "
+            f"the working directory is {os.getcwd()})"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     return config_from_mapping(data, source=source)

@@ -91,12 +91,8 @@ class ReceiverCore:
         self.registry = registry
         self.dispatcher = Dispatcher(registry, config)
         self.inbox: Inbox | None = None
-        if config.inbox.enabled:
-            self.inbox = Inbox(config.inbox, self.dispatcher, self._parse)
-            self.dispatcher.replay = self.inbox.tool_results
-        self.recorder = (
-            Recorder(config.record_to, credential_headers(config)) if config.record_to else None
-        )
+        self.recorder: Recorder | None = None
+        self.use_files(config)
         self._unknown_types_seen: set[str] = set()
         #: Answer a 401 with its full explanation; `vapi-receiver serve` turns it on.
         self.explain_refusals = config.explain_refusals
@@ -106,6 +102,21 @@ class ReceiverCore:
         self._unverified_bodies = anyio.Semaphore(UNVERIFIED_LARGE_BODIES)
         self.unverified_body_seconds = UNVERIFIED_BODY_SECONDS
         self._decoders = anyio.CapacityLimiter(DECODE_THREADS)
+
+    def use_files(self, config: ReceiverConfig) -> None:
+        """Open the inbox and the recording where `config` says; only while not serving.
+
+        Separate from `__init__` so that a test session can move both files to a temporary
+        directory after the app was built (`Receiver.keep_files_in`).
+        """
+        self.config = config
+        self.inbox = None
+        if config.inbox.enabled:
+            self.inbox = Inbox(config.inbox, self.dispatcher, self._parse)
+            self.dispatcher.replay = self.inbox.tool_results
+        self.recorder = (
+            Recorder(config.record_to, credential_headers(config)) if config.record_to else None
+        )
 
     def check_configuration(self) -> None:
         """Check what needs the registered handlers too: every `[tools.X]` is a tool.

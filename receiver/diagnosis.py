@@ -16,9 +16,9 @@ from typing import Any, Final, Literal
 from receiver.config import LevelConfig, ReceiverConfig
 from receiver.credentials import RequestView
 from receiver.errors import Unauthorized
-from receiver.message_types import DEFAULT_SERVER_MESSAGES, INFORMATIONAL_TYPES, REQUEST_TYPES
+from receiver.message_types import DEFAULT_SERVER_MESSAGES, TYPES_IN_ORDER
 from receiver.models.catalogue import SPECS
-from receiver.samples import MESSAGE_TYPES, make_message
+from receiver.samples import make_message
 from receiver.vapi_objects import (
     Finding,
     ServerSetting,
@@ -281,7 +281,7 @@ def _rows(
     public_url: str | None,
 ) -> Iterable[Row]:
     tools = _scenario_tools(config, objects, assistant)
-    for message_type in (*REQUEST_TYPES, *INFORMATIONAL_TYPES):
+    for message_type in TYPES_IN_ORDER:
         names: Sequence[tuple[str, ServerSetting | None]] = [("", None)]
         if message_type == "tool-calls":
             names = tools
@@ -322,9 +322,6 @@ def _representative(
     tool: ServerSetting | None,
 ) -> dict[str, Any]:
     """A message of `message_type` as Vapi would send it for this scenario."""
-    base = message_type
-    if message_type not in MESSAGE_TYPES:
-        base = "campaign.predial" if message_type.startswith(_CAMPAIGN_PREFIXES) else "hang"
     ids: dict[str, Any] = {"web_call": phone.id is None}
     if phone.id is not None:
         ids["phone_number_id"] = phone.id
@@ -336,8 +333,7 @@ def _representative(
         ids["tool_name"] = tool_name
     elif message_type == "function-call":
         ids["function_name"] = tool_name
-    message: dict[str, Any] = make_message(base, **ids)["message"]
-    message["type"] = message_type
+    message: dict[str, Any] = make_message(message_type, **ids)["message"]
     if assistant.setting is not None and assistant.setting.transient and "assistant" in message:
         message.get("call", {}).pop("assistantId", None)
         message["assistant"] = dict(assistant.setting.raw)

@@ -19,6 +19,27 @@ from typing import Any, Final
 LOGGER_NAME: Final = "vapi_receiver"
 logger: Final = logging.getLogger(LOGGER_NAME)
 
+#: The format of the lines when the application configured no logging (`show_lines`).
+DEFAULT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def show_lines() -> None:
+    """Give the receiver's logger a stderr handler at INFO when nothing would show its lines.
+
+    `uvicorn my_app:app` configures only uvicorn's own loggers: without this, the INFO lines
+    (start-up, every answer) are dropped and warnings come out bare through Python's
+    last-resort handler. Called when the app starts, after the application module has run,
+    so any logging it configured (`logging.basicConfig`, uvicorn's `--log-config`, a
+    handler on `vapi_receiver`) is already in place and wins: then this does nothing.
+    """
+    if logger.hasHandlers():
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(DEFAULT_FORMAT))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
 
 def printable(text: str) -> str:
     r"""`text` with every control or non-printable character escaped (`\n` as `\x0a`).

@@ -22,6 +22,10 @@ TOOL_TYPES: Final = frozenset(name for name, spec in SPECS.items() if spec.tools
 
 KNOWN_TYPES: Final = frozenset(SPECS)
 
+#: Every known type, request types first, in table order: the one list that `send --list`,
+#: `doctor` and the factories show.
+TYPES_IN_ORDER: Final = REQUEST_TYPES + INFORMATIONAL_TYPES
+
 #: `assistant.serverMessages` when an assistant does not set it (docs/protocol.md#routing), in
 #: the order Vapi lists it.
 DEFAULT_SERVER_MESSAGES: Final = (

@@ -23,7 +23,7 @@ from receiver.config import (
 )
 from receiver.core import Outcome, ReceiverCore
 from receiver.errors import ConfigError
-from receiver.log import logger
+from receiver.log import logger, show_lines
 from receiver.registry import HandlerRegistry
 from receiver.tools import ToolSpec
 from receiver.verification import hmac_replay_warnings
@@ -142,6 +142,19 @@ class Receiver:
         """
         return await self.core.handle(headers, body, method=method, url=url)
 
+    def keep_files_in(self, directory: str | os.PathLike[str]) -> None:
+        """Keep the inbox (and the recording, when on) in `directory` instead; for tests.
+
+        Tests must not add deliveries to the application's real inbox, where the next
+        receiver to start would run them, nor append to its recording. Call this before the
+        app starts; the `vapi_client` pytest fixture does it with a temporary directory.
+        """
+        config = self.config
+        inbox = dataclasses.replace(config.inbox, path=os.path.join(directory, "inbox.sqlite3"))
+        record_to = os.path.join(directory, "deliveries.jsonl") if config.record_to else None
+        self.config = dataclasses.replace(config, inbox=inbox, record_to=record_to)
+        self.core.use_files(self.config)
+
     @cached_property
     def app(self) -> Starlette:
         """The ASGI app: `uvicorn my_module:receiver.app`, or `app = receiver.app`.
@@ -155,7 +168,8 @@ class Receiver:
     async def lifespan(self, app: object = None) -> AsyncIterator[None]:
         """Everything that lasts as long as the server: enter it in your app's lifespan.
 
-        Checks the configuration against the registered tools, logs what is configured,
+        Shows the receiver's log lines on stderr when nothing else would (`log.show_lines`),
+        checks the configuration against the registered tools, logs what is configured,
         then runs the inbox's work until exit: recovery of deliveries left pending by a
         crash, retries, lease renewal and the purge. While it is not entered, the inbox
         refuses informational deliveries with 503 rather than acknowledge work that nothing
@@ -169,6 +183,7 @@ class Receiver:
         Raises:
             ConfigError: a `[tools.X]` entry names no registered tool.
         """
+        show_lines()
         try:
             self.core.check_configuration()
         except ConfigError as error:
@@ -236,6 +251,11 @@ class Receiver:
             by_warning.setdefault(warning, []).append(level.describe())
         for warning, levels in by_warning.items():
             logger.warning("HMAC on %s: %s", ", ".join(dict.fromkeys(levels)), warning)
+        if recorder := self.core.recorder:
+            logger.info(
+                "recording every verified delivery, headers without credentials, to %s",
+                os.path.abspath(recorder.path),
+            )
         inbox = config.inbox
         if inbox.enabled:
             logger.info("inbox at %s (synchronous=%s)", inbox.path, inbox.synchronous)

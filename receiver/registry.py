@@ -231,7 +231,8 @@ class HandlerRegistry:
             return
         raise RegistrationError(
             f"unknown message type {message_type!r}{_suggestion(message_type, KNOWN_TYPES)}"
-            " (pass allow_unknown=True for a type this version does not know yet)"
+            " (`vapi-receiver send --list` lists the known ones; pass allow_unknown=True for a "
+            "type this version does not know yet)"
         )
 
 

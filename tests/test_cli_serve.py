@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -246,7 +248,10 @@ def test_without_a_tunnel_it_says_how_to_expose_the_server(
     line = server.wait_for("Serving my_app:receiver")
     assert f"http://127.0.0.1:{port}/vapi" in line
     server.wait_for(f"vapi-receiver serve my_app:receiver --port {port} --tunnel ngrok")
-    server.wait_for(f"Try it: vapi-receiver send tool-calls --url http://127.0.0.1:{port}/vapi")
+    server.wait_for(
+        "Try it: vapi-receiver send tool-calls --tool lookup_order --args "
+        f'\'{{"order_id": "example"}}\' --url http://127.0.0.1:{port}/vapi'
+    )
     server.wait_for("Uvicorn running on")
     assert health(port) == 200
     assert "no valid credential for org level" in refusal(port), "serve is for development"
@@ -339,6 +344,24 @@ def test_bad_app_names_are_usage_errors(
     assert message in capsys.readouterr().err
 
 
+def test_a_busy_port_is_a_usage_error_before_the_app_starts(
+    in_app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = in_app_dir / "started"
+    (in_app_dir / "my_app.py").write_text(
+        f"from pathlib import Path\nPath({str(started)!r}).touch()\n" + APP
+    )
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "my_app:receiver", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"vapi-receiver serve: cannot listen on 127.0.0.1:{port}: " in err
+    assert "pick --port" in err
+    assert not started.exists(), "the app was imported (and could have started) first"
+
+
 def test_an_app_is_traced_back_to_its_receiver(in_app_dir: Path) -> None:
     found = locate("my_app:app")
     assert found.receiver is not None and found.app is found.receiver.app
@@ -355,6 +378,32 @@ def test_reload_reimports_the_app_by_name(
     app = reload_app()
     assert app is sys.modules["my_app"].receiver.app
     assert sys.modules["my_app"].receiver.core.explain_refusals, "serve is for development"
+
+
+def test_the_try_it_command_uses_the_apps_own_tool_or_configured_ids() -> None:
+    from receiver import Receiver
+    from receiver.cli.serve import local_setup
+    from receiver.locate import Located
+
+    def try_it(receiver: Receiver) -> str:
+        args = SimpleNamespace(app="my_app:receiver", port=8000)
+        lines = local_setup(args, "http://h:1", "/vapi", Located(receiver.app, receiver))  # type: ignore[arg-type]
+        return next(line for line in lines if line.startswith("Try it: "))
+
+    tools = Receiver(config={"org": {"secret": "s"}})
+
+    @tools.tool
+    def book(slot: str, seats: int, note: str = "") -> str:
+        return "booked"
+
+    assert try_it(tools) == (
+        "Try it: vapi-receiver send tool-calls --tool book --args "
+        '\'{"slot": "example", "seats": 1}\' --url http://h:1/vapi'
+    )
+    assistant_only = Receiver(config={"assistants": {"asst-7": {"secret": "s"}}})
+    assert try_it(assistant_only) == (
+        "Try it: vapi-receiver send status-update --assistant-id asst-7 --url http://h:1/vapi"
+    )
 
 
 def test_credentials_are_listed_by_level_and_masked() -> None:

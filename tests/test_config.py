@@ -90,9 +90,16 @@ def test_bad_files_name_file_table_and_key(tmp_path: Path, text: str, expected: 
     assert expected in str(caught.value)
 
 
-def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="configuration file not found"):
-        load_config(tmp_path / "nope.toml")
+def test_missing_file_is_a_config_error_naming_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_config("nope.toml")
+    assert str(caught.value) == (
+        f"nope.toml: configuration file not found (looked for {tmp_path / 'nope.toml'}; "
+        f"the working directory is {tmp_path})"
+    )
 
 
 def test_environment_names_the_file_or_the_org_secret(tmp_path: Path) -> None:

@@ -183,6 +183,26 @@ def test_tool_result_object_and_injected_parameters() -> None:
     assert seen["message"].type == "tool-calls"
 
 
+def test_tool_result_message_may_be_plain_text() -> None:
+    receiver = make_receiver()
+
+    @receiver.tool
+    def cancel(order_id: str) -> ToolResult:
+        if order_id == "A-1":
+            return ToolResult(result="cancelled", message="Your order is cancelled.")
+        return ToolResult(error="no such order", message="I could not find that order.")
+
+    envelope = make_message(
+        "tool-calls", tool_calls=[("cancel", {"order_id": "A-1"}), ("cancel", {"order_id": "B"})]
+    )
+    done, failed = post(TestClient(receiver.app), envelope).json()["results"]
+    assert done["message"] == {"type": "request-complete", "content": "Your order is cancelled."}
+    assert failed["message"] == {
+        "type": "request-failed",
+        "content": "I could not find that order.",
+    }
+
+
 def test_string_results_are_single_line() -> None:
     receiver = make_receiver()
     receiver.tool("lines")(lambda: "first\nsecond\r\nthird")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from receiver.message_types import KNOWN_TYPES
+from receiver.models import MESSAGE_MODELS, Message, parse_message
 from receiver.testing import (
     CONVENIENCE_KEYWORDS,
     MESSAGE_TYPES,
@@ -116,18 +117,24 @@ def with_string_arguments(message: Json) -> Json:
     return copy
 
 
-SDK_TYPES = [t for t in MESSAGE_TYPES if t != "function-call"]
+# The types the SDK has a schema for: all but the legacy function-call and those without one.
+SDK_TYPES = [t for t in MESSAGE_TYPES if t != "function-call" and MESSAGE_MODELS[t] is not Message]
 
 
 # -- the schema oracle ------------------------------------------------------------------------
 
 
-def test_message_types_are_known_to_the_receiver() -> None:
-    assert set(MESSAGE_TYPES) <= KNOWN_TYPES
+def test_the_factories_build_every_type_the_receiver_knows() -> None:
+    assert len(MESSAGE_TYPES) == len(set(MESSAGE_TYPES)) == len(KNOWN_TYPES)
+    assert set(MESSAGE_TYPES) == KNOWN_TYPES
+    for message_type in MESSAGE_TYPES:
+        message = make_message(message_type)["message"]
+        assert message["type"] == message_type
+        assert isinstance(parse_message(message), MESSAGE_MODELS[message_type])
 
 
-def test_message_types_are_the_sdk_union_plus_legacy_function_call(sdk: Sdk) -> None:
-    assert len(MESSAGE_TYPES) == len(set(MESSAGE_TYPES)) == 30
+def test_message_types_with_a_schema_are_the_sdk_union(sdk: Sdk) -> None:
+    assert len(SDK_TYPES) == 29
     # The SDK's transcript model also accepts the serverMessages spelling as its type.
     sdk_types = set(sdk.by_type) - {'transcript[transcriptType="final"]'}
     assert sdk_types == set(SDK_TYPES)
@@ -150,8 +157,10 @@ def test_every_status_update_validates(sdk: Sdk, status: str) -> None:
 
 
 def test_web_calls_validate(sdk: Sdk) -> None:
-    for message_type in ("tool-calls", "end-of-call-report", "assistant-request"):
-        message = make_message(message_type, web_call=True, arguments_as_json=True)["message"]
+    as_json = make_message("tool-calls", web_call=True, arguments_as_json=True)["message"]
+    assert sdk.errors(as_json) == []
+    for message_type in ("end-of-call-report", "assistant-request"):
+        message = make_message(message_type, web_call=True)["message"]
         assert sdk.errors(message) == []
 
 
@@ -507,8 +516,27 @@ def test_convenience_keywords_are_per_type() -> None:
     # `parameters` is a convenience keyword of function-call, but a plain field elsewhere.
     handoff = make_message("handoff-destination-request", parameters={"to": "billing"})
     assert handoff["message"]["parameters"] == {"to": "billing"}
-    # Outside its types a convenience name is an ordinary path.
-    assert make_message("hang", turns=3)["message"]["turns"] == 3
+    # Outside its types a convenience name is an unknown key like any other.
+    with pytest.raises(TypeError, match="'turns'"):
+        make_message("hang", turns=3)
+
+
+def test_an_unknown_keyword_is_an_error_naming_the_known_ones() -> None:
+    with pytest.raises(TypeError) as caught:
+        make_message("tool-calls", secret="wrong")
+    text = str(caught.value)
+    assert "unknown keyword 'secret'" in text
+    assert "tool_name" in text  # a convenience keyword of tool-calls
+    assert "call, " in text and "tool_call_list" in text  # paths, spelled as keywords
+    with pytest.raises(TypeError, match="'foo'"):
+        sample_call(foo=1)
+    # Keys the model knows are fine even when the default message lacks them, and deep
+    # paths are free below a known key.
+    message = make_message(
+        "assistant-request", assistant_version="v2", call__assistant_overrides={"x": 1}
+    )["message"]
+    assert message["assistantVersion"] == "v2"
+    assert message["call"]["assistantOverrides"] == {"x": 1}
 
 
 def test_convenience_keywords_reject_remove_and_wrong_values() -> None:
@@ -531,7 +559,7 @@ def test_unknown_type_lists_close_matches() -> None:
         make_message("assistant.speechstarted")
     with pytest.raises(ValueError, match="no close match") as caught:
         make_message("zzz")
-    assert "MESSAGE_TYPES" in str(caught.value)
+    assert f"`vapi-receiver send --list` lists all {len(KNOWN_TYPES)}" in str(caught.value)
 
 
 def test_two_messages_never_share_ids() -> None:

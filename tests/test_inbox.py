@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import stat
 import threading
 import time
 from pathlib import Path
@@ -91,6 +93,25 @@ def test_delivery_is_committed_before_the_answer_and_done_after_its_handler(
     assert handled == [envelope["message"]["call"]["id"]]
     [row] = rows(path)
     assert (row["status"], row["attempts"], row["error"]) == ("done", 1, None)
+
+
+def test_the_inbox_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.sqlite3"
+    receiver = receiver_at(path)
+    receiver.on("status-update")(lambda message: None)
+    previous = os.umask(0o022)  # the usual umask, which would leave them world-readable
+    try:
+        with TestClient(receiver.app) as client:
+            response = client.post(
+                "/vapi", content=body_of(make_message("status-update")), headers=HEADERS
+            )
+            assert response.status_code == 200
+            files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+            assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+                f.name: 0o600 for f in files
+            }
+    finally:
+        os.umask(previous)
 
 
 def test_a_delivery_that_cannot_be_stored_is_not_acknowledged(tmp_path: Path) -> None:
@@ -223,7 +244,9 @@ def test_only_the_failed_handler_runs_again_and_success_completes_the_delivery(
     assert [name.rsplit(".", 1)[1] for name in done] == ["archive", "push_to_crm"]
 
 
-def test_a_message_that_does_not_fit_its_model_is_parked_at_once(tmp_path: Path) -> None:
+def test_a_message_that_does_not_fit_its_model_is_parked_at_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "inbox.sqlite3"
     receiver = receiver_at(path)
     handled: list[Any] = []
@@ -236,6 +259,8 @@ def test_a_message_that_does_not_fit_its_model_is_parked_at_once(tmp_path: Path)
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "does not fit its model" in row["error"]
     assert handled == []
+    [parked] = [r.getMessage() for r in caplog.records if "parked as failed" in r.getMessage()]
+    assert "a retry fails the same way until the receiver's models accept it" in parked
 
 
 def test_pending_deliveries_of_a_dead_worker_run_when_the_server_starts(tmp_path: Path) -> None:

@@ -69,6 +69,20 @@ def test_refused_and_malformed_deliveries_are_not_recorded(tmp_path: Path) -> No
     assert not path.exists()
 
 
+def test_start_up_says_that_recording_is_on_and_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    receiver = Receiver(config={"org": {"secret": SECRET}}, record_to="calls.jsonl")
+    with caplog.at_level(logging.INFO, "vapi_receiver"), TestClient(receiver.app):
+        pass
+    started = [r.getMessage() for r in caplog.records if "recording" in r.getMessage()]
+    assert started == [
+        f"recording every verified delivery, headers without credentials, to "
+        f"{tmp_path / 'calls.jsonl'}"
+    ]
+
+
 def test_record_to_in_the_toml_file(tmp_path: Path) -> None:
     path = tmp_path / "vapi.toml"
     path.write_text('[org]\nsecret = "s"\n[receiver]\nrecord_to = "calls.jsonl"\n')

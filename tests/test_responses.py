@@ -338,6 +338,8 @@ def test_tool_result_refuses_unknown_fields_and_bad_messages() -> None:
         ToolResult(mesage="typo")  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         ToolResult(message={"type": "custom-message", "content": "x"})
+    with pytest.raises(ValidationError, match=r"request-start: use message=\"text\""):
+        ToolResult(message=ToolMessage(type="request-start", content="x"))
 
 
 # -- the oracle can fail ---------------------------------------------------------------------

@@ -238,3 +238,31 @@ def test_fixture_without_a_receiver_says_how_to_name_one(pytester: pytest.Pytest
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*define a `vapi_receiver` fixture in conftest.py*"])
+
+
+_APP_WITH_FILES = _APP.replace(
+    '{"org": {"secret": "plugin-secret"}}',
+    '{"org": {"secret": "plugin-secret"}, "inbox": {"path": "app-inbox.sqlite3"}, '
+    '"receiver": {"record_to": "deliveries.jsonl"}}',
+)
+
+_TEST_WITH_FILES = """
+import os
+
+def test_files_go_to_tmp_path(vapi_client, vapi_receiver, tmp_path):
+    vapi_client.send("status-update", status="ended")
+    assert vapi_client.tool_call("lookup_order", order_id="A-1") == {"status": "shipped"}
+    config = vapi_receiver.config
+    assert config.inbox.path == str(tmp_path / "inbox.sqlite3")
+    assert config.record_to == str(tmp_path / "deliveries.jsonl")
+    assert os.path.exists(config.inbox.path) and os.path.exists(config.record_to)
+"""
+
+
+def test_fixture_keeps_the_apps_inbox_and_recording_untouched(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(plugin_app=_APP_WITH_FILES, test_it=_TEST_WITH_FILES)
+    pytester.makeini("[pytest]\nvapi_receiver = plugin_app:receiver\n")
+    pytester.syspathinsert()
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert not (pytester.path / "app-inbox.sqlite3").exists()
+    assert not (pytester.path / "deliveries.jsonl").exists()

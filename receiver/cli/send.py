@@ -18,8 +18,8 @@ from receiver.cli._credentials import Signer, TokenUnavailable, add_credential_o
 from receiver.cli._http import Reply, Unreachable, check_url, post
 from receiver.cli._judge import Verdict, judge
 from receiver.jsontext import decode_json
-from receiver.message_types import INFORMATIONAL_TYPES, REQUEST_TYPES
-from receiver.samples import MESSAGE_TYPES, REMOVE, make_message
+from receiver.message_types import REQUEST_TYPES, TYPES_IN_ORDER
+from receiver.samples import REMOVE, make_message
 
 DEFAULT_URL: Final = "http://127.0.0.1:8000/vapi"
 DEFAULT_TIMEOUT_S: Final = 20.0
@@ -156,9 +156,9 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_types() -> None:
-    """The types `send` can build, in the receiver's table order (the same as `doctor`'s)."""
-    requests = [t for t in REQUEST_TYPES if t in MESSAGE_TYPES]
-    others = [t for t in INFORMATIONAL_TYPES if t in MESSAGE_TYPES]
+    """Every type the receiver knows, in its table order (the same as `doctor`'s)."""
+    requests = [t for t in TYPES_IN_ORDER if t in REQUEST_TYPES]
+    others = [t for t in TYPES_IN_ORDER if t not in REQUEST_TYPES]
     print("Request types (Vapi waits for the answer and uses it):")
     print("".join(f"  {t}\n" for t in requests), end="")
     print("Informational types (acknowledged with 200, handlers run after):")

@@ -4,6 +4,8 @@ The `stripe listen` of this package. With `--tunnel ngrok|cloudflared` it starts
 tunnel, reads the public URL, and prints exactly what to paste into Vapi: the server URL,
 the `server` JSON for a phone number or assistant, and which credential the receiver will
 expect at which level (secrets masked). The tunnel is stopped when the server stops.
+Exit 0 when the server stops, 1 when the tunnel fails, 2 for usage errors: a bad APP, a
+missing tunnel program, or a port already in use (checked before the app is loaded).
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator, Mapping
 from types import FrameType
 from typing import Any, Final
 
 import uvicorn
+from pydantic import BaseModel
 
-from receiver.cli import EXIT_FAILED, EXIT_OK
+from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from receiver.cli._credentials import mask
 from receiver.cli._tunnel import DEFAULT_WAIT_S, PROGRAMS, Tunnel, TunnelFailed
 from receiver.config import LevelConfig, ReceiverConfig
@@ -65,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    # Before the app is imported or started: uvicorn would find the port taken only after
+    # the app's start-up had run (recovery, tunnel), then exit with its own code 3.
+    if problem := port_problem(args.host, args.port):
+        print(f"vapi-receiver serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     located = locate(args.app)
     path = located.receiver.path if located.receiver else _DEFAULT_PATH
     host = "127.0.0.1" if args.host in _ANY_ADDRESS else args.host
@@ -87,6 +96,21 @@ def run(args: argparse.Namespace) -> int:
         print("vapi-receiver serve: interrupted", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why uvicorn could not listen on `host:port`, or `None` when it can.
+
+    Binds the way uvicorn does (with `SO_REUSEADDR`, so a port in TIME_WAIT is free).
+    """
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return f"cannot listen on {host}:{port}: {reason}; stop what uses it or pick --port"
+    return None
 
 
 def local_setup(args: argparse.Namespace, local_url: str, path: str, located: Located) -> list[str]:
@@ -214,6 +238,43 @@ def _levels(config: ReceiverConfig) -> Iterator[Level]:
 
 
 def _try_command(url: str, located: Located) -> str:
-    command = f"vapi-receiver send tool-calls --url {url}"
-    source = located.receiver.config.source if located.receiver else ""
+    """A `send` that reaches the user's own code: one of their tools, else a status update.
+
+    The example app's tool would only get "unknown tool" from another app; and a message
+    must carry an id of a configured level to win it, when no org level catches the rest.
+    """
+    receiver = located.receiver
+    if receiver is None:
+        return f"vapi-receiver send status-update --url {url}"
+    if receiver.registry.tools:
+        name, spec = sorted(receiver.registry.tools.items())[0]
+        example = _example_arguments(spec.arguments_model)
+        command = f"vapi-receiver send tool-calls --tool {name} --args '{json.dumps(example)}'"
+    else:
+        command = "vapi-receiver send status-update" + _configured_ids(receiver.config)
+    command += f" --url {url}"
+    source = receiver.config.source
     return command + (f" --config {source}" if os.path.isfile(source) else "")
+
+
+def _example_arguments(model: type[BaseModel]) -> dict[str, object]:
+    """A placeholder value for each required argument, of its JSON type."""
+    schema = model.model_json_schema()
+    samples: dict[str, object] = {"integer": 1, "number": 1.5, "boolean": True}
+    properties: dict[str, dict[str, object]] = schema.get("properties", {})
+    return {
+        name: samples.get(str(properties.get(name, {}).get("type")), "example")
+        for name in schema.get("required", [])
+    }
+
+
+def _configured_ids(config: ReceiverConfig) -> str:
+    if config.org or config.insecure:
+        return ""
+    if config.assistants:
+        return f" --assistant-id {next(iter(config.assistants))}"
+    if config.phone_numbers:
+        return f" --phone-number-id {next(iter(config.phone_numbers))}"
+    if config.orgs:
+        return f" --set org_id={next(iter(config.orgs))}"
+    return ""

@@ -311,7 +311,7 @@ class Inbox:
                 # Logged by the parser; retrying the same bytes cannot help, so park it
                 # where `inbox list --status failed` shows it.
                 error = {"parse": f"{raw.get('type')} does not fit its model"}
-                await self._record(delivery_id, {}, error, fields, park=True)
+                await self._record(delivery_id, {}, error, fields, park=True, misfit=True)
                 return
             outcome = await self._observer.observe(message, skip=skip)
         except Exception as exc:  # handlers are isolated already; this is a bug of ours
@@ -332,6 +332,7 @@ class Inbox:
         fields: Mapping[str, Any],
         *,
         park: bool = False,
+        misfit: bool = False,
     ) -> None:
         succeeded = [name for name, error in outcome.items() if error is None]
         try:
@@ -355,11 +356,26 @@ class Inbox:
                 extra=dict(fields),
             )
             return
-        _log_status(delivery_id, status, fields)
+        _log_status(delivery_id, status, fields, misfit=misfit)
 
 
-def _log_status(delivery_id: int, status: Status | None, fields: Mapping[str, Any]) -> None:
+def _log_status(
+    delivery_id: int, status: Status | None, fields: Mapping[str, Any], *, misfit: bool = False
+) -> None:
     extra = {**fields, "inbox_id": delivery_id}
+    if status == "failed" and misfit:
+        # Retrying parses the same bytes with the same model: it helps only once the
+        # receiver (or the app's model) is changed to accept them.
+        logger.error(
+            "inbox delivery %d parked as failed: it does not fit its model, so a retry fails "
+            "the same way until the receiver's models accept it (upgrade vapi-receiver, then "
+            "`vapi-receiver inbox retry %d`) %s",
+            delivery_id,
+            delivery_id,
+            describe(fields),
+            extra=extra,
+        )
+        return
     if status is None:
         logger.warning(
             "inbox delivery %d was taken over by another worker while it ran %s",

@@ -70,6 +70,13 @@ def connect(path: str, *, synchronous: str = "normal", create: bool = True) -> s
     if not create and not os.path.exists(path):
         raise InboxError(f"no inbox at {path} (check `[inbox] path` or pass --path)")
     try:
+        # It holds transcripts and caller numbers: owner-only, like the recording. SQLite
+        # gives the -wal and -shm files the mode of the database file. An existing file
+        # keeps the mode its owner chose.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise InboxError(f"cannot open the inbox at {path}: {exc}") from None
+    try:
         # Autocommit mode: every write below runs in an explicit BEGIN IMMEDIATE, which
         # takes the write lock up front so that two workers never interleave a claim.
         connection = sqlite3.connect(

@@ -29,6 +29,7 @@ from receiver.responses.destinations import (
 )
 from receiver.responses.messages import CustomMessage, ToolMessage
 
+_RESULT_MESSAGE_TYPES = ("request-complete", "request-failed")
 _ENTRY_POINTS = ("assistant_id", "assistant", "squad_id", "squad", "workflow_id", "workflow")
 
 
@@ -114,10 +115,7 @@ class ToolCallResult(OutboundModel):
 
     @model_validator(mode="after")
     def _message_fits(self) -> Self:
-        if self.message is not None and self.message.type not in (
-            "request-complete",
-            "request-failed",
-        ):
+        if self.message is not None and self.message.type not in _RESULT_MESSAGE_TYPES:
             raise ValueError(
                 "a tool result message must be request-complete or request-failed, "
                 f"not {self.message.type}"
@@ -166,23 +164,48 @@ class ToolResult:
     return a `ToolResult` to set the error text, a spoken message or metadata itself.
 
     Examples:
-        `ToolResult({"status": "shipped"}, message=ToolMessage.complete("It has shipped."))`
-        `ToolResult(error="No order with that number.")`
+        `ToolResult({"status": "shipped"}, message="It has shipped.")`
+        `ToolResult(error="No order with that number.", message="Sorry, I could not find it.")`
+        `ToolResult("ok", message=ToolMessage.complete("Done.", role="system"))`
 
     Args:
         result: The value; JSON-encoded unless a str.
         error: Set to report a failure; `result` is then omitted unless also given.
-        message: A `ToolMessage`, or a mapping validated into one on construction (so the
-            attribute is always a `ToolMessage` or `None`).
+        message: What Vapi says once the tool has answered. A plain string is the natural
+            spelling: it becomes `ToolMessage.complete(text)`, or `ToolMessage.failed(text)`
+            when `error` is set. A `ToolMessage` (or a mapping with its fields) sets the
+            other options. Checked on construction, so the attribute is always a
+            `request-complete` or `request-failed` `ToolMessage`, or `None`.
         metadata: Passed on to clients.
     """
 
     result: Any = None
     error: str | None = None
     message: Annotated[
-        ToolMessage | Mapping[str, Any] | None, BeforeValidator(_to_tool_message)
+        ToolMessage | Mapping[str, Any] | str | None, BeforeValidator(_to_tool_message)
     ] = None
     metadata: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _message_is_a_result_message(self) -> Self:
+        # A string is what users write first; it is only ever said after the answer, so its
+        # type follows from whether the tool failed. The type check here turns a run-time
+        # "invalid answer" on a live call into an error where the ToolResult is built.
+        if isinstance(self.message, str):
+            spoken = ToolMessage(
+                type="request-failed" if self.error is not None else "request-complete",
+                content=self.message,
+            )
+            object.__setattr__(self, "message", spoken)
+        elif (
+            isinstance(self.message, ToolMessage) and self.message.type not in _RESULT_MESSAGE_TYPES
+        ):
+            raise ValueError(
+                f"a tool result message must be request-complete or request-failed, not "
+                f'{self.message.type}: use message="text", ToolMessage.complete(...) or '
+                "ToolMessage.failed(...)"
+            )
+        return self
 
     def to_tool_call_result(self, tool_call_id: str, name: str) -> ToolCallResult:
         """The `ToolCallResult` for the call `tool_call_id` of function `name`.

@@ -26,13 +26,15 @@ How keyword overrides resolve, in this order:
    Per type, see `CONVENIENCE_KEYWORDS`: e.g. `tool_calls`, `tool_name`, `arguments`,
    `arguments_as_json` for tool-calls; `function_name`, `parameters` for function-call;
    `minutes`, `turns`, `ended_reason` for end-of-call-report; `status`, `ended_reason` for
-   status-update; `turns` for the types that carry the conversation. Elsewhere such a
-   name is an ordinary path (`turns=3` on `hang` sets message.turns).
+   status-update; `turns` for the types that carry the conversation.
 2. **Path keywords** (every other keyword) are then set literally, in the order written:
    snake_case segments become camelCase (`phone_number_id` -> `phoneNumberId`), segments
    that are already camelCase stay unchanged, `__` walks into nested objects creating dicts
    on the way, digits index lists, and the value `REMOVE` deletes the key. A path therefore
    always wins over a convenience keyword, and a later path over an earlier one.
+   The first segment must name a key the message has or its model knows, so a misplaced
+   keyword (`secret="wrong"`) is a `TypeError` that lists the known keys instead of a
+   silent new payload field. Deeper segments are free (`call__assistant_overrides=...`).
 
 Values are never converted, so a dict value is the escape hatch for snake_case JSON keys:
 `call__assistant_overrides={"variableValues": {"first_name": "Ann"}}`. The message type is
@@ -46,8 +48,12 @@ import difflib
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Final
 
+from pydantic import BaseModel
+
+from receiver.message_types import TYPES_IN_ORDER
+from receiver.models import MESSAGE_MODELS, Call, Message
 from receiver.samples.conversation import SECONDS_PER_TURN, Conversation, conversation
-from receiver.samples.overrides import REMOVE, apply_overrides
+from receiver.samples.overrides import REMOVE, apply_overrides, check_known
 from receiver.samples.parts import (
     CallContext,
     assistant_object,
@@ -125,8 +131,11 @@ def make_message(type: str, /, **overrides: Any) -> Json:
     builder = _BUILDERS.get(type)
     if builder is None:
         raise _unknown_type(type)
+    convenience = CONVENIENCE_KEYWORDS.get(type, frozenset())
     ctx = _context(_take(overrides, _SHARED_KEYWORDS))
-    message = builder(ctx, _take(overrides, CONVENIENCE_KEYWORDS.get(type, frozenset())))
+    message = builder(ctx, _take(overrides, convenience))
+    model = MESSAGE_MODELS.get(type, Message)
+    check_known(overrides, _json_keys(model) | message.keys(), (*_SHARED_KEYWORDS, *convenience))
     apply_overrides(message, overrides)
     return {"message": message}
 
@@ -149,8 +158,13 @@ def sample_call(**overrides: Any) -> Json:
     """
     ctx = _context(_take(overrides, _SHARED_KEYWORDS))
     call = _call(ctx, "in-progress")
+    check_known(overrides, _json_keys(Call) | call.keys(), _SHARED_KEYWORDS)
     apply_overrides(call, overrides)
     return call
+
+
+def _json_keys(model: type[BaseModel]) -> set[str]:
+    return {info.alias or name for name, info in model.model_fields.items()}
 
 
 def _take(overrides: dict[str, Any], names: Collection[str]) -> Knobs:
@@ -176,7 +190,8 @@ def _unknown_type(name: str) -> ValueError:
     close = [by_lower[m] for m in difflib.get_close_matches(name.lower(), by_lower, n=3)]
     hint = f"did you mean {' or '.join(map(repr, close))}?" if close else "no close match"
     return ValueError(
-        f"unknown Vapi message type {name!r}: {hint} (MESSAGE_TYPES lists all {len(MESSAGE_TYPES)})"
+        f"unknown Vapi message type {name!r}: {hint} (`vapi-receiver send --list` lists all "
+        f"{len(MESSAGE_TYPES)})"
     )
 
 
@@ -443,7 +458,7 @@ def _voice_request(ctx: CallContext, knobs: Knobs) -> Json:
     }
 
 
-_BUILDERS: Final[Mapping[str, Builder]] = {
+_BUILDERS: Final[dict[str, Builder]] = {
     "assistant-request": _assistant_request,
     "conversation-update": _with_conversation("conversation-update"),
     "end-of-call-report": _end_of_call_report,
@@ -509,5 +524,28 @@ _BUILDERS: Final[Mapping[str, Builder]] = {
     "function-call": _function_call,
 }
 
-#: The 29 types of the SDK's ServerMessage union, then the legacy `function-call`.
-MESSAGE_TYPES: Final = tuple(_BUILDERS)
+
+def _campaign_event(type_: str) -> Builder:
+    """A campaign or contact event: no schema in the SDK, so the predial's fields."""
+
+    def build(ctx: CallContext, knobs: Knobs) -> Json:
+        return _campaign_predial(ctx, knobs) | {"type": type_}
+
+    return build
+
+
+# The known types with no schema of their own: the envelope of their kind.
+_BUILDERS.update(
+    {
+        type_: _campaign_event(type_)
+        if type_.startswith(("campaign.", "contact."))
+        else _fields(type_)
+        for type_ in TYPES_IN_ORDER
+        if type_ not in _BUILDERS
+    }
+)
+
+#: Every type the receiver knows (`receiver.message_types`), request types first: the 29 of
+#: the SDK's ServerMessage union, the legacy `function-call`, and the events that have no
+#: schema (built as the envelope of their kind).
+MESSAGE_TYPES: Final = TYPES_IN_ORDER

@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
-__all__ = ["REMOVE", "apply_overrides", "camel_case"]
+__all__ = ["REMOVE", "apply_overrides", "camel_case", "check_known"]
 
 
 class _Remove(enum.Enum):
@@ -49,6 +49,40 @@ def camel_case(segment: str) -> str:
         return segment
     head, *rest = segment.split("_")
     return head + "".join(part.capitalize() for part in rest)
+
+
+def check_known(
+    overrides: Mapping[str, Any], keys: Collection[str], convenience: Collection[str]
+) -> None:
+    """Refuse a keyword whose first path segment is no key of the object it would go into.
+
+    Without this a misplaced keyword (`send("tool-calls", secret="wrong")`, meant as a
+    credential) silently becomes a payload field and the test passes for the wrong reason.
+
+    Args:
+        overrides: Keyword name -> value, convenience keywords already taken out.
+        keys: The JSON keys the object has or its model knows (camelCase).
+        convenience: The convenience keywords that were accepted, named in the error.
+
+    Raises:
+        TypeError: A keyword's first segment is not in `keys`; the message lists the
+            convenience keywords and the keys, as keywords.
+    """
+    known = set(keys)
+    unknown = [k for k in overrides if camel_case(k.split("__", 1)[0]) not in known]
+    if unknown:
+        paths = sorted({_snake_case(key) for key in known})
+        raise TypeError(
+            f"unknown keyword {', '.join(map(repr, unknown))}: it is no key of this message. "
+            f"Convenience keywords: {', '.join(sorted(convenience)) or 'none'}. Paths start "
+            f"with: {', '.join(paths)} (walk deeper with __, e.g. call__assistant_id=). To "
+            "add a key no model knows on purpose, set it on the returned dict"
+        )
+
+
+def _snake_case(key: str) -> str:
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
+    return snake if camel_case(snake) == key else key
 
 
 def apply_overrides(root: dict[str, Any], overrides: Mapping[str, Any]) -> None:

@@ -24,6 +24,7 @@ Then::
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -66,9 +67,14 @@ def vapi_receiver(request: pytest.FixtureRequest) -> Receiver:
 
 
 @pytest.fixture
-def vapi_client(vapi_receiver: Receiver) -> Iterator[VapiTestClient]:
-    """A `VapiTestClient` for `vapi_receiver`, with the app's start-up and shut-down run."""
+def vapi_client(vapi_receiver: Receiver, tmp_path: Path) -> Iterator[VapiTestClient]:
+    """A `VapiTestClient` for `vapi_receiver`, with the app's start-up and shut-down run.
+
+    The receiver's inbox and recording are moved to the test's `tmp_path` first, so tests
+    never touch the application's real files.
+    """
     from receiver.testing.client import VapiTestClient
 
+    vapi_receiver.keep_files_in(tmp_path)
     with VapiTestClient(vapi_receiver) as client:
         yield client
