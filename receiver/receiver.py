@@ -127,6 +127,19 @@ class Receiver:
     ) -> ToolSpec:
         return self.registry.add_tool(func, name=name, timeout=timeout)
 
+    def vapi_tools(self, server_url: str | None = None) -> list[dict[str, Any]]:
+        """Every registered tool as Vapi's function tool definition, by name.
+
+        `vapi-receiver tools my_app:receiver` prints them; paste each into Vapi's "create
+        tool" API, or into an assistant's `model.tools`.
+
+        Args:
+            server_url: This receiver's public webhook URL, set as each tool's server.
+        """
+        return [
+            self.registry.tools[name].vapi_tool(server_url) for name in sorted(self.registry.tools)
+        ]
+
     def include(self, handler: CallHandler) -> None:
         """Register a `CallHandler` instance's `on_<type>` and `@tool` methods."""
         self.registry.include(handler)

@@ -73,6 +73,51 @@ class ToolSpec:
             kwargs[name] = _injection(kind, tool_call, message)
         return kwargs
 
+    def vapi_tool(self, server_url: str | None = None) -> dict[str, Any]:
+        """This tool as Vapi's function tool definition, to create it in Vapi.
+
+        The parameters are the JSON schema of the arguments the receiver validates, so the
+        model is told exactly what is accepted; injected parameters (`Call`, the message)
+        are left out, the model never supplies them. The description is the function's
+        docstring, which the model reads to decide when to call the tool.
+
+        Args:
+            server_url: Where Vapi sends the tool's calls: this receiver's public URL
+                (`https://.../vapi`). Without it, the tool uses the assistant's server URL.
+        """
+        parameters = _for_vapi(self.arguments_model.model_json_schema(by_alias=True))
+        function: dict[str, Any] = {"name": self.name, "parameters": parameters}
+        if description := inspect.getdoc(self.func):
+            function["description"] = description
+        definition: dict[str, Any] = {"type": "function", "function": function}
+        if server_url:
+            definition["server"] = {"url": server_url}
+        return definition
+
+
+def _for_vapi(schema: Any) -> Any:
+    """Pydantic's JSON schema in the shape Vapi's tool parameters take.
+
+    Vapi wants a `type` on every property, so an optional `X | None` (pydantic's
+    `anyOf: [X, null]`) becomes plain `X`: the model may leave it out, which is what a
+    default of `None` means. Generated `title`s are dropped: they only add noise.
+    """
+    if isinstance(schema, list):
+        return [_for_vapi(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    options = schema.get("anyOf")
+    if isinstance(options, list):
+        kept = [option for option in options if option != {"type": "null"}]
+        if len(kept) == 1 and isinstance(kept[0], dict):
+            rest = {key: value for key, value in schema.items() if key != "anyOf"}
+            schema = {**kept[0], **rest}
+    return {
+        key: _for_vapi(value)
+        for key, value in schema.items()
+        if not (key == "title" and isinstance(value, str))
+    }
+
 
 def describe_argument_errors(exc: ValidationError) -> str:
     """One line per problem, e.g. "argument 'order_id': Field required"."""

@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from receiver.errors import ReceiverError
 
 #: Modules of `receiver.cli` that provide a command, in the order `--help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("serve", "send", "replay", "doctor", "inbox")
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve",
+    "send",
+    "replay",
+    "doctor",
+    "inbox",
+    "tool_definitions",
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
