@@ -73,9 +73,13 @@ def _shows_json() -> bool:
     return False
 
 
-#: Attributes every `LogRecord` has; the others were added through `extra`.
-_RECORD_ATTRIBUTES: Final = frozenset(
-    {*logging.LogRecord("", 0, "", 0, "", (), None).__dict__, "message", "asctime", "taskName"}
+#: Attributes every `LogRecord` has (the others were added through `extra`), and uvicorn's
+#: copy of its message with terminal colours.
+_NOT_FIELDS: Final = frozenset(
+    {
+        *logging.LogRecord("", 0, "", 0, "", (), None).__dict__,
+        *("message", "asctime", "taskName", "color_message"),
+    }
 )
 
 
@@ -102,7 +106,7 @@ class JsonLineFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _RECORD_ATTRIBUTES and not key.startswith("_") and key not in line:
+            if key not in _NOT_FIELDS and value is not None and key not in line:
                 line[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
