@@ -221,14 +221,16 @@ class ReceiverCore:
         Raises:
             ConfigError: as for `handle`.
         """
-        with self.telemetry.delivery():  # one span and count, with `handle`'s
+        if not self._checked:
+            self.check_configuration()
+        with self.telemetry.delivery() as delivery:  # reading the body included
             try:
                 lowered, known = self._screen(headers)
                 body = await self._read(RequestView(lowered, b"", method, url), known, chunks)
             except RequestError as error:
                 logger.warning("refused with %d: %s", error.status, error.message)
                 return self.refusal(error, headers)
-            return await self.handle(headers, body, method=method, url=url)
+            return await self._handle(delivery, headers, body, method, url)
 
     async def _read(self, request: RequestView, known: bool, chunks: AsyncIterable[bytes]) -> bytes:
         """The body; past `max_unverified_parse_bytes` from an unknown sender, checked first.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sys
 import time
@@ -278,3 +279,16 @@ def test_the_inbox_counts_are_reused_for_a_few_seconds(
     assert value(scrape(client), "vapi_receiver_inbox_pending") == 0  # still the first count
     monkeypatch.setattr(time, "monotonic", lambda: 1e12)
     assert value(scrape(client), "vapi_receiver_inbox_pending") == 1
+
+
+def test_a_handler_without_a_name_gets_a_label_that_survives_a_restart() -> None:
+    """A `partial`'s repr holds a memory address: a new series at every restart, without care."""
+    receiver = make_receiver(metrics=True)
+    seen: list[str] = []
+    receiver.on("status-update")(functools.partial(lambda tag, message: seen.append(tag), "x"))
+    with TestClient(receiver.app) as client:
+        post(client, make_message("status-update"))
+        handlers = label_values(scrape(client), "vapi_receiver_handler_calls_total", "handler")
+    assert seen == ["x"]
+    (handler,) = handlers
+    assert handler.startswith("functools.functools.partial(<function ") and " at 0x" not in handler

@@ -279,12 +279,14 @@ def test_the_global_tracer_provider_set_after_the_receiver_is_used(tmp_path: Any
     script = textwrap.dedent(
         f"""
         import json
+        import time
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from starlette.testclient import TestClient
         from receiver import Receiver
+        from receiver.telemetry.tracing import PROVIDER_RECHECK
         from receiver.testing import make_message
 
         receiver = Receiver(config={{"org": {{"secret": "{SECRET}"}}}})
@@ -296,6 +298,7 @@ def test_the_global_tracer_provider_set_after_the_receiver_is_used(tmp_path: Any
             provider = TracerProvider()
             provider.add_span_processor(SimpleSpanProcessor(exporter))
             trace.set_tracer_provider(provider)
+            time.sleep(PROVIDER_RECHECK)  # looked for again within this long
             client.post("/vapi", content=body, headers=headers)
         print(json.dumps(sorted(span.name for span in exporter.get_finished_spans())))
         """

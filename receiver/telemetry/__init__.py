@@ -105,7 +105,7 @@ class Telemetry:
     metrics: Metrics | None = None
 
     def delivery(self) -> Delivery:
-        """The report of the delivery being answered; nested calls share the outer one."""
+        """The report of one delivery, from its first byte to its answer."""
         return _NO_DELIVERY
 
     def step(self, name: str) -> Run:
@@ -148,8 +148,9 @@ class Reporting(Telemetry):
         self.tracing = tracing
 
     def delivery(self) -> Delivery:
-        current = _CURRENT.get()
-        return current if current is not None and current.owner is self else _Delivery(self)
+        if self.metrics is None and (self.tracing is None or not self.tracing.active()):
+            return _NO_DELIVERY  # nothing records: the usual case without an SDK
+        return _Delivery(self)
 
     def step(self, name: str) -> Run:
         tracing = self._tracing()
@@ -176,10 +177,11 @@ class Reporting(Telemetry):
         if current is not None and current.owner is self:
             current.refusal = error
             return
-        refused = _Delivery(self)  # by the HTTP layer, before any delivery began
-        refused.refusal = error
-        with refused:
-            pass
+        refused = self.delivery()  # by the HTTP layer, before any delivery began
+        if isinstance(refused, _Delivery):
+            refused.refusal = error
+            with refused:
+                pass
 
     def overran(self, message_type: str, name: str) -> None:
         if self.metrics is not None:
@@ -201,7 +203,6 @@ class Reporting(Telemetry):
 class _Delivery(Delivery):
     __slots__ = (
         "call_id",
-        "depth",
         "level",
         "owner",
         "refusal",
@@ -214,7 +215,6 @@ class _Delivery(Delivery):
 
     def __init__(self, owner: Reporting) -> None:
         self.owner = owner
-        self.depth = 0
         self.started = 0.0
         self.type: str | None = None
         self.call_id: str | None = None
@@ -225,13 +225,11 @@ class _Delivery(Delivery):
         self.token: Any = None
 
     def __enter__(self) -> Delivery:
-        self.depth += 1
-        if self.depth == 1:
-            self.started = time.perf_counter()
-            self.token = _CURRENT.set(self)
-            tracing = self.owner.tracing
-            if tracing is not None and tracing.active():
-                self.scope = tracing.open_delivery()
+        self.started = time.perf_counter()
+        self.token = _CURRENT.set(self)
+        tracing = self.owner.tracing
+        if tracing is not None and tracing.active():
+            self.scope = tracing.open_delivery()
         return self
 
     def __exit__(
@@ -240,9 +238,6 @@ class _Delivery(Delivery):
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.depth -= 1
-        if self.depth:
-            return
         _CURRENT.reset(self.token)
         refusal = self.refusal
         if refusal is not None and self.type is None:

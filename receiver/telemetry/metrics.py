@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, Protocol
@@ -24,6 +25,9 @@ from receiver.errors import ConfigError
 from receiver.telemetry.labels import UNREGISTERED_TOOL, reason_label
 
 MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+#: Longest label value: a handler's qualified name is rarely a tenth of it.
+MAX_LABEL_CHARS: Final = 200
+_ADDRESS: Final = re.compile(r" at 0x[0-9a-fA-F]+")
 #: Seconds, from a millisecond (most deliveries) to Vapi's 20 s default tool timeout.
 BUCKETS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0,
@@ -121,6 +125,7 @@ class Metrics:
         )
         self._children: dict[tuple[object, ...], Any] = {}
         self._inbox_counts: tuple[float, list[Metric]] = (-INBOX_COUNTS_TTL, [])
+        self._scraping = asyncio.Lock()
 
     # -- recording: label children are looked up once, then reused -------------------------
 
@@ -128,7 +133,7 @@ class Metrics:
         key = (id(metric), *labels)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = metric.labels(*labels)
+            child = self._children[key] = metric.labels(*map(_stable, labels))
         return child
 
     def delivered(self, kind: str, outcome: str, status: int | None, seconds: float) -> None:
@@ -168,6 +173,10 @@ class Metrics:
         metrics, and whatever else is registered in prometheus-client's default registry
         (the process and garbage collector collectors, the application's own metrics).
         """
+        async with self._scraping:  # one at a time: a flood of scrapes costs one thread
+            return await self._scrape(inbox, accept)
+
+    async def _scrape(self, inbox: InboxCounts | None, accept: str | None) -> tuple[bytes, str]:
         registry = CollectorRegistry(auto_describe=False)
         if self.multiprocess:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -199,6 +208,12 @@ class Metrics:
         ]  # fmt: skip
         self._inbox_counts = (time.monotonic(), gauges)
         return gauges
+
+
+def _stable(label: str) -> str:
+    """`label` without the memory addresses of a repr (a handler that is a `partial`, say),
+    which would make a new series at every restart, and bounded in length."""
+    return _ADDRESS.sub("", label)[:MAX_LABEL_CHARS]
 
 
 def _gauge(state: str, documentation: str, value: int) -> Metric:

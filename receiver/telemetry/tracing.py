@@ -16,6 +16,7 @@ asgi) makes the delivery span its child.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Final
@@ -36,6 +37,9 @@ from opentelemetry.trace import (
 from receiver.telemetry import Run
 
 TRACER_NAME: Final = "vapi_receiver"
+#: Seconds between two look-ups of the global tracer provider while none is set: one set
+#: while the server runs is used from the next delivery a second later.
+PROVIDER_RECHECK: Final = 1.0
 
 
 class Tracing:
@@ -52,9 +56,20 @@ class Tracing:
         self._provider = provider
         self._cached: tuple[object, Tracer | None] = (None, None)
         self._tracer: Tracer | None = None
+        self._recheck_at = 0.0
 
     def active(self) -> bool:
-        """Whether spans are recorded now: a real tracer provider is set. Call before `open_*`."""
+        """Whether spans are recorded now: a real tracer provider is set. Call before `open_*`.
+
+        The global provider is looked up at most once per `PROVIDER_RECHECK` seconds (the
+        look-up reads the environment, which costs more than the rest of a delivery's
+        telemetry when nothing is recorded).
+        """
+        if self._provider is None and self._tracer is None:
+            now = time.monotonic()
+            if now < self._recheck_at:
+                return False
+            self._recheck_at = now + PROVIDER_RECHECK
         provider = self._provider or trace.get_tracer_provider()
         if provider is not self._cached[0]:  # rarely: once, and when the SDK is set up
             tracer = None
