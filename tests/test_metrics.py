@@ -14,10 +14,14 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from receiver import ConfigError, Receiver, ToolError
+from receiver.app import build_app, metrics_endpoint
 from receiver.errors import REFUSAL_REASONS
+from receiver.inbox.store import Counts, InboxStore
 from receiver.testing import make_message
 from tests.helpers import SECRET, make_receiver, post
 
@@ -292,3 +296,38 @@ def test_a_handler_without_a_name_gets_a_label_that_survives_a_restart() -> None
     assert seen == ["x"]
     (handler,) = handlers
     assert handler.startswith("functools.functools.partial(<function ") and " at 0x" not in handler
+
+
+def test_metrics_can_be_served_on_an_internal_app_instead() -> None:
+    """The webhook app without /metrics, and the metrics on an app only the network reaches."""
+    receiver = make_receiver(metrics=True)
+    public = build_app(receiver.core, lifespan=receiver.lifespan, metrics_path=None)
+    internal = Starlette(routes=[Route("/metrics", metrics_endpoint(receiver.core))])
+    with TestClient(public) as client, TestClient(internal) as inside:
+        assert post(client, make_message("status-update")).status_code == 200
+        assert client.get("/metrics").status_code == 404
+        samples = scrape(inside)
+    deliveries = "vapi_receiver_deliveries_total"
+    assert value(samples, deliveries, type="status-update", outcome="answered", status="200") == 1
+    with pytest.raises(ConfigError, match="metrics are off"):
+        metrics_endpoint(make_receiver().core)
+
+
+def test_the_inbox_counts_agree_with_its_stats(tmp_path: Path) -> None:
+    """The gauges' query reads only what is not done, and counts as `inbox stats` does."""
+    now = [1000.0]
+    store = InboxStore.open(str(tmp_path / "inbox.sqlite3"), clock=lambda: now[0])
+    add = functools.partial(store.add, kind="status-update", call_id=None, body=b"{}", owner="w")
+    ids = [add(key=f"k{n}", lease=30).id for n in range(5)]
+    finish = functools.partial(store.finish, owner="w", errors={}, backoff=lambda n: 10.0)
+    finish(ids[0], succeeded=["h"], max_attempts=3)  # done
+    finish(ids[1], succeeded=[], errors={"h": "boom"}, max_attempts=3)  # waiting for a retry
+    finish(ids[2], succeeded=[], errors={"h": "boom"}, max_attempts=1)  # parked as failed
+    now[0] += 60  # the other two leases have run out: pending, not running
+
+    counts, stats = store.counts(), store.stats()
+    store.close()
+    assert counts == Counts(pending=3, running=0, retrying=1, failed=1)
+    by_status = stats.by_status
+    assert (counts.pending, counts.failed) == (by_status["pending"], by_status["failed"])
+    assert (counts.running, counts.retrying) == (stats.running, stats.retrying)

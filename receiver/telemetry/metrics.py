@@ -42,7 +42,7 @@ INBOX_COUNTS_TIMEOUT: Final = 2.0
 class InboxCounts(Protocol):
     """What `scrape` reads of the inbox (`receiver.inbox.runner.Inbox`)."""
 
-    async def stats(self) -> Any: ...
+    async def counts(self) -> Any: ...
 
 
 class Metrics:
@@ -194,17 +194,17 @@ class Metrics:
         if time.monotonic() - read_at < INBOX_COUNTS_TTL:
             return gauges
         try:
-            stats = await asyncio.wait_for(inbox.stats(), INBOX_COUNTS_TIMEOUT)
+            counts = await asyncio.wait_for(inbox.counts(), INBOX_COUNTS_TIMEOUT)
         except Exception:  # readiness reports and logs what is wrong with the inbox
             return []
         gauges = [
             _gauge("pending", "Deliveries not done yet: new, running, or waiting for a retry",
-                   stats.by_status.get("pending", 0)),
-            _gauge("running", "Pending deliveries a worker is running now", stats.running),
+                   counts.pending),
+            _gauge("running", "Pending deliveries a worker is running now", counts.running),
             _gauge("retrying", "Pending deliveries that failed before and wait for a retry",
-                   stats.retrying),
+                   counts.retrying),
             _gauge("failed", "Deliveries parked as failed after their last attempt",
-                   stats.by_status.get("failed", 0)),
+                   counts.failed),
         ]  # fmt: skip
         self._inbox_counts = (time.monotonic(), gauges)
         return gauges
