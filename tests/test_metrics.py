@@ -274,6 +274,15 @@ def test_a_multiprocess_directory_that_does_not_exist_is_named(
         make_receiver(metrics=True)
 
 
+def test_a_multiprocess_directory_set_too_late_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Set after prometheus_client's import, values would stay in memory and scrapes show none."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="set after prometheus_client was imported"):
+        make_receiver(metrics=True)
+
+
 def test_the_inbox_counts_are_reused_for_a_few_seconds(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

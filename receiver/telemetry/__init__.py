@@ -255,8 +255,9 @@ class _Delivery(Delivery):
             tracing = self.owner.tracing
             assert tracing is not None
             reason = refusal.reason if refusal is not None else None
+            level = level_label(self.level)
             tracing.close_delivery(
-                self.scope, kind_label, self.call_id, self.level, outcome, status, reason, error
+                self.scope, kind_label, self.call_id, level, outcome, status, reason, error
             )
 
     def verified(self, message: Mapping[str, Any], levels: Sequence[_Level]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Final, Protocol
 
 import anyio.to_thread
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, values
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -59,7 +59,14 @@ class Metrics:
                 f"${MULTIPROCESS_ENV} is {directory!r}, which is not a directory: create it "
                 "(empty) before the workers start, or unset it for a single process"
             )
-        self.multiprocess = directory is not None
+        # prometheus-client chose where values live when it was imported; a directory set
+        # or unset since would make every scrape read the other place, and show nothing.
+        self.multiprocess = bool(getattr(values.ValueClass, "_multiprocess", False))
+        if self.multiprocess != (directory is not None):
+            raise ConfigError(
+                f"${MULTIPROCESS_ENV} was {'un' if directory is None else ''}set after "
+                "prometheus_client was imported: set it in the environment the server starts in"
+            )
         self.registry = registry = CollectorRegistry()
         self._deliveries = Counter(
             "vapi_receiver_deliveries",

@@ -93,7 +93,7 @@ class Tracing:
         scope: tuple[Span, object],
         message_type: str,
         call_id: str | None,
-        level: str | None,
+        level: str,
         outcome: str,
         status: int | None,
         reason: str | None,
@@ -102,15 +102,16 @@ class Tracing:
         span, token = scope
         otel_context.detach(token)  # type: ignore[arg-type]
         span.update_name(f"vapi {message_type}")
-        span.set_attribute("vapi.message.type", message_type)
+        attributes: dict[str, str | int] = {"vapi.message.type": message_type}
         if call_id is not None:
-            span.set_attribute("vapi.call.id", call_id)
-        span.set_attribute("vapi.level.kind", (level or "none").replace(" ", "_"))
-        span.set_attribute("vapi.outcome", outcome)
+            attributes["vapi.call.id"] = call_id
+        attributes["vapi.level.kind"] = level
+        attributes["vapi.outcome"] = outcome
         if status is not None:
-            span.set_attribute("http.response.status_code", status)
+            attributes["http.response.status_code"] = status
         if reason is not None:
-            span.set_attribute("vapi.refusal.reason", reason)
+            attributes["vapi.refusal.reason"] = reason
+        span.set_attributes(attributes)
         if isinstance(error, Exception):
             span.record_exception(error)
         if status is None or status >= 500:
@@ -136,8 +137,7 @@ class Tracing:
 
     def open_run(self, kind: str, name: str) -> tuple[Span, object]:
         assert self._tracer is not None
-        span = self._tracer.start_span(f"{kind} {name}")
-        span.set_attribute(f"vapi.{kind}.name", name)
+        span = self._tracer.start_span(f"{kind} {name}", attributes={f"vapi.{kind}.name": name})
         return span, otel_context.attach(trace.set_span_in_context(span))
 
     def close_run(
