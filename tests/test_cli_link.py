@@ -216,6 +216,17 @@ def test_no_api_key_is_a_usage_error(
     assert not config.exists()
 
 
+def test_a_key_with_a_line_break_is_refused_without_showing_it(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("VAPI_API_KEY", "first-half-of-the-key\nsecond-half-of-it")
+    url = "https://receiver.example.com/vapi"
+    assert link("--phone-number", PN, "--url", url, "--config", str(config)) == 2
+    err = capsys.readouterr().err
+    assert "holds spaces or control characters" in err
+    assert "half" not in err
+
+
 def test_the_key_never_travels_over_plain_http_to_another_host(
     config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -269,6 +280,21 @@ def test_a_custom_credential_is_left_alone_unless_replacing_it_is_asked_for(
     assert "credentialId" not in obj["server"]
     assert obj["server"]["headers"]["x-vapi-secret"] == secret_in(config, "phone_numbers", PN)
     quiet(capsys, obj["server"]["headers"]["x-vapi-secret"])
+
+
+def test_a_hidden_credential_is_never_sent_back_as_redacted(
+    vapi: StandInVapi, config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    headers = {"x-vapi-secret": "[REDACTED]", "Authorization": "[REDACTED]"}
+    vapi.add(
+        "phone-number", phone_number(PN, server={"url": "https://a.example", "headers": headers})
+    )
+    url = "https://receiver.example.com/vapi"
+    assert link("--phone-number", PN, "--url", url, "--config", str(config)) == 1
+    err = capsys.readouterr().err
+    assert f"hides server.headers.Authorization of phone number {PN} as [REDACTED]" in err
+    assert "x-vapi-secret" not in err, "that one is replaced, so its value does not matter"
+    assert vapi.writes() == [] and not config.exists()
 
 
 def test_keep_secret_reuses_the_configured_secret_and_the_check_passes(

@@ -108,6 +108,34 @@ def test_a_url_serve_did_not_set_is_not_taken_over(
     assert vapi.writes() == []
 
 
+def test_a_number_another_live_session_holds_is_refused(
+    vapi: StandInVapi,
+    app_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    vapi.add("phone-number", phone_number(PN, server={"url": f"{PUBLIC}/vapi"}))
+    state = {
+        "api": os.environ["VAPI_API_URL"],
+        "kind": "phone-number",
+        "id": PN,
+        "url": f"{PUBLIC}/vapi",
+        "restore": {"server": PRODUCTION},
+        "pid": os.getppid(),  # alive, and not this process
+        "started": "2025-06-01T12:00:00+00:00",
+    }
+    state_file(tmp_path).parent.mkdir(parents=True)
+    state_file(tmp_path).write_text(json.dumps(state))
+    monkeypatch.chdir(app_dir)
+    monkeypatch.syspath_prepend(str(app_dir))
+    assert main(["serve", "my_app:app", "--tunnel", "cloudflared", "--link", PN]) == 2
+    assert f"is linked by another vapi-receiver session (pid {os.getppid()}" in (
+        capsys.readouterr().err
+    )
+    assert vapi.writes() == []
+
+
 def test_link_needs_a_tunnel(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "my_app:app", "--link", PN]) == 2
     assert "--link needs --tunnel" in capsys.readouterr().err

@@ -35,7 +35,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -81,7 +81,7 @@ class LinkState:
     kind: str
     id: str
     url: str
-    restore: dict[str, Any]
+    restore: dict[str, Any] = field(repr=False)  # the previous secret: never in a repr
     pid: int
     started: str
 

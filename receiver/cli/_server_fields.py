@@ -75,7 +75,8 @@ KINDS: Final[dict[ObjectKind, Kind]] = {
 
 
 class CredentialInUse(ReceiverError):
-    """The object authenticates with a Custom Credential (`server.credentialId`)."""
+    """The object authenticates with a Custom Credential (`server.credentialId`), or a
+    credential the object keeps is hidden by the API: changing it would break it."""
 
 
 def form_of(obj: Mapping[str, Any]) -> Form:
@@ -102,11 +103,21 @@ def link_body(
 
     Raises:
         CredentialInUse: the object uses `server.credentialId` and `replace_credential` is
-            false.
+            false, or a credential it keeps is `[REDACTED]` (sending it back would break it).
     """
     form = form_of(obj)
     if form == "credential" and not replace_credential:
         raise CredentialInUse(_credential_message(kind, obj))
+    replaced = {"legacy": "serverurlsecret", "server-secret": "server.secret"}.get(
+        form, f"server.headers.{SECRET_HEADER}"
+    )
+    kept = [name for name in hidden_fields(obj) if name.lower() != replaced]
+    if kept:
+        raise CredentialInUse(
+            f"the API hides {', '.join(kept)} of {kind.label} {obj.get('id', '')} as "
+            f"{REDACTED}; `server` is sent whole, so that text would replace the real value. "
+            "Set the URL and secret in the dashboard instead"
+        )
     body: dict[str, Any]
     if form == "legacy":
         body = {"serverUrl": url, "serverUrlSecret": secret}

@@ -103,6 +103,9 @@ class VapiApi:
                 f"set ${API_KEY_ENV} to your Vapi private API key (dashboard: Organization "
                 "settings, API Keys); it is read from the environment only"
             )
+        if any(c.isspace() or not c.isprintable() for c in key):
+            # An HTTP library would refuse the header and quote it, key and all, in its error.
+            raise ConfigError(f"${API_KEY_ENV} holds spaces or control characters; copy it again")
         base_url = environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL
         if problem := _url_problem(base_url):
             raise ConfigError(f"${API_URL_ENV}: {problem}")

@@ -141,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"vapi-receiver link: no answer from Vapi: {exc}", file=sys.stderr)
         except CredentialInUse as exc:
             print(f"vapi-receiver link: {exc}", file=sys.stderr)
+        except KeyboardInterrupt:  # never while Vapi or the file are being changed
+            print("vapi-receiver link: interrupted", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -222,8 +224,8 @@ def _link(api: VapiApi, args: argparse.Namespace) -> int:
     obj = api.get(kind.path, object_id)
     body = link_body(kind, obj, args.url, secret, replace_credential=args.replace_credential)
     subject = f"{kind.label} {object_id}" + _named(obj)
-    staged = None if args.keep_secret else edit.stage()
     with signals_deferred():  # Vapi and the file change together, or neither does
+        staged = None if args.keep_secret else edit.stage()
         try:
             api.update(kind.path, object_id, body)
         except ApiUnreachable as exc:
@@ -242,7 +244,16 @@ def _link(api: VapiApi, args: argparse.Namespace) -> int:
                 staged.discard()
             raise
         if staged is not None:
-            staged.commit()
+            try:
+                staged.commit()
+            except OSError as exc:
+                print(
+                    f"vapi-receiver link: Vapi has the new secret, but {path} could not be "
+                    f"replaced ({exc}). The new configuration is in {staged.temporary}: move "
+                    f"it over {path}, or run the same command again for a new secret",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
     where = "its secret" if args.keep_secret else "a new secret"
     print(f"Linked {subject} to {display_url(args.url)} with {where}.")
     if not args.keep_secret:
