@@ -3,7 +3,9 @@
 The `stripe listen` of this package. With `--tunnel ngrok|cloudflared` it starts the
 tunnel, reads the public URL, and prints exactly what to paste into Vapi: the server URL,
 the `server` JSON for a phone number or assistant, and which credential the receiver will
-expect at which level (secrets masked). The tunnel is stopped when the server stops.
+expect at which level (secrets masked). The tunnel is stopped when the server stops, and
+the server when the tunnel ends. `--link PHONE_NUMBER_ID` also points that Vapi number at
+the tunnel for the session and restores it on exit (`_link_session`).
 Exit 0 when the server stops, 1 when the tunnel fails, 2 for usage errors: a bad APP, a
 missing tunnel program, or a port already in use (checked before the app is loaded).
 """
@@ -91,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.link and not args.tunnel:
         print(
-            "vapi-receiver serve: --link needs --tunnel: Vapi cannot reach",
-            args.host,
+            f"vapi-receiver serve: --link needs --tunnel: Vapi cannot reach {args.host}",
             file=sys.stderr,
         )
         return EXIT_USAGE
