@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "send",
     "replay",
     "doctor",
+    "link",
     "inbox",
     "tool_definitions",
 )

@@ -68,9 +68,18 @@ class Tunnel:
         name: `ngrok` or `cloudflared`.
         local_url: What the tunnel forwards to, e.g. `http://127.0.0.1:8000`.
         wait: Seconds to wait for the public URL.
+        on_exit: Called (from another thread) when the program ends on its own after it
+            named its URL: the tunnel is gone, and whatever relies on it should stop.
     """
 
-    def __init__(self, name: str, local_url: str, *, wait: float = DEFAULT_WAIT_S) -> None:
+    def __init__(
+        self,
+        name: str,
+        local_url: str,
+        *,
+        wait: float = DEFAULT_WAIT_S,
+        on_exit: Callable[[], None] | None = None,
+    ) -> None:
         self.program = PROGRAMS[name]
         self.local_url = local_url
         self.wait = wait
@@ -79,6 +88,10 @@ class Tunnel:
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
         self._found = threading.Event()
         self._reader: threading.Thread | None = None
+        self._on_exit = on_exit
+        self._stopping = False
+        self.died = False
+        """Whether the program ended on its own after naming its URL."""
 
     def __enter__(self) -> Self:
         self.start()
@@ -136,6 +149,7 @@ class Tunnel:
 
     def stop(self) -> None:
         """Terminate the program (then kill it if it lingers) and wait for it."""
+        self._stopping = True
         process = self._process
         if process is None:
             return
@@ -160,6 +174,10 @@ class Tunnel:
                 self.public_url = next(group for group in match.groups() if group)
                 self._found.set()
         self._found.set()  # the program ended: stop waiting
+        if self.public_url is not None and not self._stopping:
+            self.died = True
+            if self._on_exit is not None:
+                self._on_exit()
 
     def _last_output(self) -> str:
         return "\n".join(f"  {line}" for line in self._tail) or "  (nothing)"

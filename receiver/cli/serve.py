@@ -3,7 +3,9 @@
 The `stripe listen` of this package. With `--tunnel ngrok|cloudflared` it starts the
 tunnel, reads the public URL, and prints exactly what to paste into Vapi: the server URL,
 the `server` JSON for a phone number or assistant, and which credential the receiver will
-expect at which level (secrets masked). The tunnel is stopped when the server stops.
+expect at which level (secrets masked). The tunnel is stopped when the server stops, and
+the server when the tunnel ends. `--link PHONE_NUMBER_ID` also points that Vapi number at
+the tunnel for the session and restores it on exit (`_link_session`).
 Exit 0 when the server stops, 1 when the tunnel fails, 2 for usage errors: a bad APP, a
 missing tunnel program, or a port already in use (checked before the app is loaded).
 """
@@ -11,6 +13,7 @@ missing tunnel program, or a port already in use (checked before the app is load
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +29,9 @@ from pydantic import BaseModel
 
 from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from receiver.cli._credentials import mask
+from receiver.cli._link_session import LinkFailed, LinkRefused, open_session
 from receiver.cli._tunnel import DEFAULT_WAIT_S, PROGRAMS, Tunnel, TunnelFailed
+from receiver.cli._vapi_api import ApiError, ApiUnreachable
 from receiver.config import LevelConfig, ReceiverConfig
 from receiver.locate import Located, locate
 from receiver.verification import SECRET_HEADER, Level, LevelKind
@@ -60,6 +65,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"how long to wait for the tunnel's URL (default {DEFAULT_WAIT_S:g})",
     )
     parser.add_argument(
+        "--link",
+        metavar="PHONE_NUMBER_ID",
+        help="with --tunnel: point this Vapi phone number at the tunnel for the session, with "
+        "the secret the receiver's configuration has for it, and restore it on exit "
+        "(needs $VAPI_API_KEY)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="with --link: take the number over even if its URL was not set by a serve session",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -74,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
     if problem := port_problem(args.host, args.port):
         print(f"vapi-receiver serve: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    if args.link and not args.tunnel:
+        print(
+            f"vapi-receiver serve: --link needs --tunnel: Vapi cannot reach {args.host}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     located = locate(args.app)
     path = located.receiver.path if located.receiver else _DEFAULT_PATH
     host = "127.0.0.1" if args.host in _ANY_ADDRESS else args.host
@@ -82,20 +105,44 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(local_setup(args, local_url, path, located)), flush=True)
         _serve(args, located)
         return EXIT_OK
-    try:
-        with Tunnel(args.tunnel, local_url, wait=args.tunnel_wait) as tunnel:
+    # From here on SIGTERM unwinds like Ctrl-C: the tunnel is stopped and a link restored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.ExitStack() as cleanup:
+        try:
+            link = None
+            if args.link:
+                config = located.receiver.config if located.receiver else None
+                link, secret = open_session(args.link, config, force=args.force, out=sys.stdout)
+                cleanup.callback(link.api.close)
+            tunnel = cleanup.enter_context(
+                Tunnel(args.tunnel, local_url, wait=args.tunnel_wait, on_exit=_tunnel_ended)
+            )
             assert tunnel.public_url is not None
+            server_url = tunnel.public_url + path
+            if link is not None:
+                cleanup.enter_context(link.linked(server_url, secret))
             lines = [f"Tunnel: {args.tunnel} {tunnel.public_url} -> {local_url}"]
-            lines += vapi_setup(tunnel.public_url + path, located)
+            lines += vapi_setup(server_url, located, linked=link is not None)
             print("\n".join(lines), flush=True)
             _serve(args, located)
-    except TunnelFailed as exc:
-        print(f"vapi-receiver serve: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    except KeyboardInterrupt:  # while waiting for the tunnel; it has been stopped
-        print("vapi-receiver serve: interrupted", file=sys.stderr)
+        except LinkRefused as exc:
+            print(f"vapi-receiver serve: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except (TunnelFailed, LinkFailed, ApiError, ApiUnreachable) as exc:
+            print(f"vapi-receiver serve: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        except KeyboardInterrupt:  # before the server ran; the tunnel is stopped, a link restored
+            print("vapi-receiver serve: interrupted", file=sys.stderr)
+            return EXIT_FAILED
+    if tunnel.died:
+        print(f"vapi-receiver serve: {args.tunnel} exited; the server was stopped", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _tunnel_ended() -> None:
+    """The tunnel program ended on its own: stop serving as SIGTERM would (restoring a link)."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def port_problem(host: str, port: int) -> str | None:
@@ -126,8 +173,14 @@ def local_setup(args: argparse.Namespace, local_url: str, path: str, located: Lo
     ]
 
 
-def vapi_setup(server_url: str, located: Located) -> list[str]:
+def vapi_setup(server_url: str, located: Located, *, linked: bool = False) -> list[str]:
     """What to paste into Vapi for `server_url`, and the credentials the receiver expects."""
+    if linked:  # `--link` set it already
+        return [
+            f"Server URL for Vapi: {server_url}",
+            *credential_lines(located),
+            f"Try it: {_try_command(server_url, located)}",
+        ]
     config = located.receiver.config if located.receiver else None
     server: dict[str, object] = {"url": server_url}
     uses_secrets = config is None or any(level.config.secrets for level in _levels(config))
