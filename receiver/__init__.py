@@ -12,13 +12,14 @@ from receiver.call_handler import CallHandler
 from receiver.config import LevelConfig, ReceiverConfig, config_from_env, load_config
 from receiver.core import Outcome
 from receiver.errors import ConfigError, ReceiverError, RegistrationError, RequestError
-from receiver.log import OneLineFilter
+from receiver.log import JsonLineFormatter, OneLineFilter
 from receiver.receiver import Receiver
 from receiver.tools import ToolError, tool
 
 __all__ = [
     "CallHandler",
     "ConfigError",
+    "JsonLineFormatter",
     "LevelConfig",
     "OneLineFilter",
     "Outcome",

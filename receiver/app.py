@@ -35,6 +35,7 @@ def build_app(
     path: str = "/vapi",
     health_path: str | None = "/health",
     ready_path: str | None = "/ready",
+    metrics_path: str | None = "/metrics",
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
     """A Starlette app: the webhook at `path`, and the probes an orchestrator polls.
@@ -45,6 +46,8 @@ def build_app(
         health_path: Liveness: 200 while the process serves; `None` serves none.
         ready_path: Readiness: 503 with the reason while deliveries cannot be stored
             (`ReceiverCore.unavailable`), else 200; `None` serves none.
+        metrics_path: Prometheus metrics, served only when `[receiver] metrics` is on;
+            `None` serves none (`metrics_endpoint` mounts them elsewhere).
         lifespan: `Receiver.lifespan`: the start-up checks and the inbox's serving work.
 
     Raises:
@@ -58,6 +61,9 @@ def build_app(
     if ready_path:
         ready = Route(ready_path, readiness_endpoint(core), methods=["GET", "HEAD"])
         served.append(("`ready_path`", ready))
+    if metrics_path and core.telemetry.metrics is not None:
+        metrics = Route(metrics_path, metrics_endpoint(core), methods=["GET", "HEAD"])
+        served.append(("`/metrics` (`[receiver] metrics`)", metrics))
     urls = {c.token_path: c.url for c in reversed(oauth2_credentials(core.config))}
     served.extend(  # only when some level has an OAuth2 credential
         (f"the OAuth2 token endpoint (`url` {urls[route.path] or route.path})", route)
@@ -101,6 +107,23 @@ def readiness_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Resp
         return JSONResponse({"status": "ok"})
 
     return ready
+
+
+def metrics_endpoint(core: ReceiverCore) -> Callable[[Request], Awaitable[Response]]:
+    """Prometheus metrics alone, to serve on a path or app of your choice.
+
+    Raises:
+        ConfigError: metrics are off (`[receiver] metrics`).
+    """
+    metrics = core.telemetry.metrics
+    if metrics is None:
+        raise ConfigError("metrics are off: set [receiver] metrics = true")
+
+    async def scrape(request: Request) -> Response:
+        body, content_type = await metrics.scrape(core.inbox, request.headers.get("accept"))
+        return Response(body, headers={"Content-Type": content_type})
+
+    return scrape
 
 
 async def _health(request: Request) -> Response:

@@ -103,6 +103,7 @@ def authenticate(
             missing or wrong for the winning level (401).
     """
     fields: dict[str, Any] = {}
+    levels: list[Level] = []
     try:
         request = None
         if not config.insecure:
@@ -117,6 +118,8 @@ def authenticate(
         if request is not None:
             verify(request, levels)
     except RequestError as error:
+        error.message_type = fields.get("message_type")
+        error.level_kind = levels[0].kind if levels else None
         if isinstance(error, Unauthorized) and error.public is None:
             error.public = quiet_refusal(headers.keys(), expected_schemes(config))
         shown = (error.status, error.message, describe(fields))
@@ -192,7 +195,8 @@ def limit_tool_calls(message: Mapping[str, Any], limit: int) -> None:
     if count > limit:
         raise BadRequest(
             f"tool-calls carries {count} tool calls; this receiver accepts at most {limit} "
-            "per request ([receiver] max_tool_calls)"
+            "per request ([receiver] max_tool_calls)",
+            reason="too_many_tool_calls",
         )
 
 
@@ -221,5 +225,6 @@ def check_tool_call_ids(message: Mapping[str, Any]) -> None:
                 continue
             raise BadRequest(
                 f"{field}.id must be a string, not {json_kind(tool_call_id)}: "
-                "a tool call is answered by its id"
+                "a tool call is answered by its id",
+                reason="bad_tool_call_id",
             )

@@ -50,6 +50,9 @@ DEFAULT_ASSISTANT_REQUEST_TIMEOUT: Final = 6.0
 DEFAULT_TOOL_TIMEOUT: Final = 15.0
 """Below Vapi's default `server.timeoutSeconds` of 20 s, so an error result arrives in time."""
 
+LOG_FORMATS: Final = ("text", "json")
+"""`[receiver] log_format`: the receiver's own lines as text, or one JSON object a line."""
+
 DEFAULT_REQUEST_TIMEOUT: Final = 15.0
 """For the other request types, which Vapi also waits on for up to `timeoutSeconds` (20 s)."""
 
@@ -119,6 +122,9 @@ class ReceiverConfig:
         request_timeout: Budget of the other request types' handlers, in seconds.
         record_to: Append every verified delivery to this JSON Lines file
             (`receiver.recording`), to replay it later; `None` records nothing.
+        metrics: Serve Prometheus metrics at `/metrics` (needs the `metrics` extra).
+        log_format: `"text"` or `"json"` (one JSON object per line): the format of the
+            lines the receiver shows when the application configured no logging.
         inbox: The durable inbox (`[inbox]`; `receiver.inbox.settings.InboxConfig`).
         source: Where this configuration came from, for error messages.
     """
@@ -140,6 +146,8 @@ class ReceiverConfig:
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     record_to: str | os.PathLike[str] | None = None
+    metrics: bool = False
+    log_format: str = "text"
     inbox: InboxConfig = field(default_factory=InboxConfig)
     source: str = "<python>"
 
@@ -153,6 +161,11 @@ class ReceiverConfig:
         for name in ("max_tool_calls", "max_abandoned_threads"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{self.source}: {name} must be a positive integer")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"{self.source}: log_format must be one of {', '.join(map(repr, LOG_FORMATS))}"
+                f", not {self.log_format!r}"
+            )
         if self.max_unverified_parse_bytes < 0:
             raise ConfigError(f"{self.source}: max_unverified_parse_bytes must not be negative")
         if self.assistant_request_fallback is not None:
@@ -234,6 +247,8 @@ class ReceiverTable(Table):
     tool_timeout: float | None = Field(None, description=_SECONDS)
     request_timeout: float | None = Field(None, description=_SECONDS)
     record_to: str | None = Field(None, description="a string")
+    metrics: bool | None = Field(None, description=_FLAG)
+    log_format: str | None = Field(None, description='"text" or "json"')
 
 
 class ConfigFile(Table):

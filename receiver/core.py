@@ -33,6 +33,7 @@ from receiver.models.catalogue import JSON, SPECS
 from receiver.recording import Recorder, credential_headers
 from receiver.registry import HandlerRegistry
 from receiver.responses._base import without_surrogates
+from receiver.telemetry import Delivery, Telemetry, build_telemetry
 from receiver.verification import (
     expected_schemes,
     lower_headers,
@@ -84,12 +85,28 @@ class Outcome:
 
 
 class ReceiverCore:
-    """Verifies, parses and dispatches one delivery at a time; safe to share across tasks."""
+    """Verifies, parses and dispatches one delivery at a time; safe to share across tasks.
 
-    def __init__(self, config: ReceiverConfig, registry: HandlerRegistry) -> None:
+    Args:
+        config: The configuration.
+        registry: The handlers and tools.
+        telemetry: What deliveries are reported to (`receiver.telemetry`); by default
+            built from `config` and what is installed.
+
+    Raises:
+        ConfigError: metrics are on but prometheus-client is not installed.
+    """
+
+    def __init__(
+        self,
+        config: ReceiverConfig,
+        registry: HandlerRegistry,
+        telemetry: Telemetry | None = None,
+    ) -> None:
         self.config = config
         self.registry = registry
-        self.dispatcher = Dispatcher(registry, config)
+        self.telemetry = telemetry or build_telemetry(config)
+        self.dispatcher = Dispatcher(registry, config, self.telemetry)
         self.inbox: Inbox | None = None
         self.recorder: Recorder | None = None
         self.use_files(config)
@@ -151,14 +168,23 @@ class ReceiverCore:
         """
         if not self._checked:
             self.check_configuration()
+        with self.telemetry.delivery() as delivery:
+            return await self._handle(delivery, headers, body, method, url)
+
+    async def _handle(
+        self, delivery: Delivery, headers: Mapping[str, str], body: bytes, method: str, url: str
+    ) -> Outcome:
         started = time.perf_counter()
         try:
-            raw = (await self._authenticate(headers, body, method, url)).message
+            with self.telemetry.step("verify"):
+                verified = await self._authenticate(headers, body, method, url)
         except RequestError as error:  # logged by `authenticate`, with its explanation
             return self.refusal(error, headers)
+        raw = verified.message
+        delivery.verified(raw, verified.levels)
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
             await self.recorder.record(headers, body)
-        outcome = await self._dispatch(raw, headers, body)
+        outcome = delivery.answered(await self._dispatch(raw, headers, body))
         if not logger.isEnabledFor(logging.INFO):
             return outcome  # build no log fields that nobody reads, on every request
         fields = message_fields(raw)
@@ -195,13 +221,16 @@ class ReceiverCore:
         Raises:
             ConfigError: as for `handle`.
         """
-        try:
-            lowered, known = self._screen(headers)
-            body = await self._read(RequestView(lowered, b"", method, url), known, chunks)
-        except RequestError as error:
-            logger.warning("refused with %d: %s", error.status, error.message)
-            return self.refusal(error, headers)
-        return await self.handle(headers, body, method=method, url=url)
+        if not self._checked:
+            self.check_configuration()
+        with self.telemetry.delivery() as delivery:  # reading the body included
+            try:
+                lowered, known = self._screen(headers)
+                body = await self._read(RequestView(lowered, b"", method, url), known, chunks)
+            except RequestError as error:
+                logger.warning("refused with %d: %s", error.status, error.message)
+                return self.refusal(error, headers)
+            return await self._handle(delivery, headers, body, method, url)
 
     async def _read(self, request: RequestView, known: bool, chunks: AsyncIterable[bytes]) -> bytes:
         """The body; past `max_unverified_parse_bytes` from an unknown sender, checked first.
@@ -264,6 +293,7 @@ class ReceiverCore:
         id, token path or custom header: its full explanation is for the log, and for the
         answer only when `explain_refusals` is on. Other refusals describe the request.
         """
+        self.telemetry.refused(error)
         if not isinstance(error, Unauthorized) or self.explain_refusals:
             return Outcome.refusal(error)
         public = error.public or quiet_refusal(headers, self._expected)
@@ -290,7 +320,9 @@ class ReceiverCore:
                 signed = None if self.config.insecure else signed_id_header(raw, self.config)
                 background = await self.inbox.accept(raw, headers, body, signed)
             except InboxUnavailable as error:
-                return Outcome.refusal(error)
+                return self.refusal(error, headers)
+            if background is None:
+                self.telemetry.duplicate()
             return Outcome(200, _ACK, background=background)
         message = self._parse(raw)
         if message is None:
@@ -323,7 +355,8 @@ class ReceiverCore:
 
     def _parse(self, raw: dict[str, Any]) -> Message | None:
         try:
-            return parse_message(raw)
+            with self.telemetry.step("parse"):
+                return parse_message(raw)
         except ValidationError as exc:
             fields = message_fields(raw)
             logger.error(

@@ -42,6 +42,7 @@ from receiver.responses import (
     answer_to_json,
     stringify_result,
 )
+from receiver.telemetry import Telemetry
 from receiver.tools import ToolError
 from receiver.verification import Level, winning_levels
 
@@ -80,9 +81,12 @@ class ToolReplay(Protocol):
 class Dispatcher:
     """Calls the registered handlers for one verified, parsed message."""
 
-    def __init__(self, registry: HandlerRegistry, config: ReceiverConfig) -> None:
+    def __init__(
+        self, registry: HandlerRegistry, config: ReceiverConfig, telemetry: Telemetry | None = None
+    ) -> None:
         self._registry = registry
         self._config = config
+        self.telemetry = telemetry or Telemetry()
         # Three pools, each with its own threads and its own quota of abandoned ones: hung
         # tools cannot push a routing decision onto its fallback, nor observers either.
         limit = config.max_abandoned_threads
@@ -120,6 +124,7 @@ class Dispatcher:
             if not deadline.expired():  # the handler's own timeout, not our budget
                 await self._report_failure(exc, message)
                 return self.fallback(kind, message.raw)
+            self.telemetry.overran(kind, entry.qualified_name)
             await self._report_failure(
                 TimeoutError(f"{entry.name} did not answer {kind} within {budget:g} s"), message
             )
@@ -205,6 +210,7 @@ class Dispatcher:
         spec = self._registry.tools.get(tool_call.name)
         if spec is None:
             known = ", ".join(sorted(self._registry.tools)) or "none"
+            self.telemetry.unknown_tool()
             logger.error(
                 "unknown tool %r (registered: %s) %s",
                 tool_call.name,
@@ -219,7 +225,8 @@ class Dispatcher:
         try:
             kwargs = spec.arguments(tool_call, message)
             async with deadline, at_once:
-                value = await self.tool_threads.call(functools.partial(spec.func, **kwargs))
+                with self.telemetry.run("tool", spec.name):
+                    value = await self.tool_threads.call(functools.partial(spec.func, **kwargs))
             result = _tool_result(tool_call, value)
         except ToolError as exc:
             return _tool_error(tool_call, str(exc))
@@ -227,6 +234,7 @@ class Dispatcher:
             if not deadline.expired():  # the tool's own timeout (an HTTP call, say)
                 await self._report_failure(exc, message)
                 return _tool_error(tool_call, f"tool '{spec.name}' failed")
+            self.telemetry.overran(message.type, spec.name)
             error = TimeoutError(f"tool '{spec.name}' did not finish within {budget:g} s")
             await self._report_failure(error, message)
             return _tool_error(tool_call, str(error))
@@ -248,6 +256,7 @@ class Dispatcher:
                 (docs/protocol.md#tool-calls), even when the message did not fit its model.
         """
         spec = SPECS[kind]
+        self.telemetry.fallback(kind)
         configured = getattr(self._config, spec.fallback_setting) if spec.fallback_setting else None
         if configured is not None:
             return dict(configured)
@@ -297,7 +306,8 @@ class Dispatcher:
 
     async def _call(self, entry: HandlerEntry, message: Message, threads: WorkerThreads) -> Any:
         args = (message, message.call) if entry.takes_call else (message,)
-        return await threads.call(entry.func, *args)
+        with self.telemetry.run("handler", entry.qualified_name):
+            return await threads.call(entry.func, *args)
 
     async def _report_failure(self, error: Exception, message: Message) -> None:
         fields = _fields(message)
@@ -402,7 +412,7 @@ def handler_names(entries: Iterable[HandlerEntry]) -> dict[str, HandlerEntry]:
     """
     named: dict[str, HandlerEntry] = {}
     for entry in entries:
-        base = f"{getattr(entry.func, '__module__', None) or '?'}.{entry.name}"
+        base = entry.qualified_name
         name, count = base, 1
         while name in named:
             count += 1

@@ -11,6 +11,8 @@ non-printable character in the text of its lines, and `message_fields` in the fi
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import logging
 import traceback
 from collections.abc import Mapping
@@ -23,7 +25,11 @@ logger: Final = logging.getLogger(LOGGER_NAME)
 DEFAULT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def show_lines() -> None:
+#: uvicorn's loggers with handlers of their own, which `show_lines` gives its format.
+_UVICORN_LOGGERS: Final = ("uvicorn", "uvicorn.access")
+
+
+def show_lines(log_format: str = "text") -> None:
     """Give the receiver's logger a stderr handler at INFO when nothing would show its lines.
 
     `uvicorn my_app:app` configures only uvicorn's own loggers: without this, the INFO lines
@@ -31,14 +37,106 @@ def show_lines() -> None:
     last-resort handler. Called when the app starts, after the application module has run,
     so any logging it configured (`logging.basicConfig`, uvicorn's `--log-config`, a
     handler on `vapi_receiver`) is already in place and wins: then this does nothing.
+
+    uvicorn's own handlers, when they still have uvicorn's default formatters, get the same
+    format, so that from here on every line has its time, level and logger name (or is one
+    JSON object).
+
+    Args:
+        log_format: `"text"` (`DEFAULT_FORMAT`) or `"json"` (`JsonLineFormatter`).
     """
     if logger.hasHandlers():
+        if log_format == "json" and not _shows_json():
+            logger.warning(
+                "log_format = 'json' is not applied: the application configured logging "
+                "itself; give its handlers receiver.JsonLineFormatter() instead"
+            )
         return
+    formatter = JsonLineFormatter() if log_format == "json" else logging.Formatter(DEFAULT_FORMAT)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(DEFAULT_FORMAT))
+    handler.setFormatter(formatter)
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
+    for name in _UVICORN_LOGGERS:
+        for theirs in logging.getLogger(name).handlers:
+            if type(theirs.formatter).__module__ == "uvicorn.logging":  # its defaults, untouched
+                theirs.setFormatter(formatter)
+
+
+def _shows_json() -> bool:
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(isinstance(h.formatter, JsonLineFormatter) for h in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
+
+
+#: Attributes every `LogRecord` has (the others were added through `extra`), and uvicorn's
+#: copy of its message with terminal colours.
+_NOT_FIELDS: Final = frozenset(
+    {
+        *logging.LogRecord("", 0, "", 0, "", (), None).__dict__,
+        *("message", "asctime", "taskName", "color_message"),
+    }
+)
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and the record's fields.
+
+    The fields are what the record got through `extra`: for the receiver's lines the
+    message type, call, assistant and phone number ids and, where timed, `latency_ms`
+    (`message_fields`). An exception comes as its traceback text under `exception`; while an
+    OpenTelemetry span is current, `trace_id` and `span_id` tie the line to its trace.
+
+    Non-ASCII characters are escaped, so no value can break the line. Use it as the formatter
+    of any handler: `logging.StreamHandler().setFormatter(JsonLineFormatter())`, or in a
+    `dictConfig` as `{"()": "receiver.JsonLineFormatter"}`.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _NOT_FIELDS and value is not None and key not in line:
+                line[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        line.update(_trace_ids())
+        return json.dumps(line, default=str)
+
+
+def _trace_ids() -> dict[str, str]:
+    global _current_span
+    if _current_span is None:
+        try:
+            from opentelemetry.trace import get_current_span
+        except ImportError:
+            _current_span = False
+        else:
+            _current_span = get_current_span
+    if _current_span is False:
+        return {}
+    context = _current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+#: OpenTelemetry's `get_current_span` once looked up; `False` when it is not installed.
+_current_span: Any = None
 
 
 def printable(text: str) -> str:

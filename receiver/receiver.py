@@ -25,6 +25,7 @@ from receiver.core import Outcome, ReceiverCore
 from receiver.errors import ConfigError
 from receiver.log import logger, show_lines
 from receiver.registry import HandlerRegistry
+from receiver.telemetry import build_telemetry
 from receiver.tools import ToolSpec
 from receiver.verification import hmac_replay_warnings
 
@@ -49,10 +50,17 @@ class Receiver:
         explain_refusals: Answer a 401 with its full explanation (levels, credentials and
             why each refused), for development; overrides the configuration's own. Off,
             the answer names only the schemes accepted and the explanation is logged.
+        metrics: Serve Prometheus metrics at `/metrics` (docs/observability.md); overrides
+            the configuration's `metrics`. Needs `pip install "vapi-receiver[metrics]"`.
+        log_format: `"text"` or `"json"`: how the receiver's lines look when the
+            application configured no logging; overrides the configuration's own.
+        tracer_provider: The OpenTelemetry `TracerProvider` for the receiver's spans;
+            by default the global one. Needs `pip install "vapi-receiver[otel]"`.
 
     Raises:
         ConfigError: when no credential is configured and `insecure` is not set: a receiver
-            that accepts anything must be asked for, never be the default.
+            that accepts anything must be asked for, never be the default; or when metrics
+            are on and prometheus-client is not installed.
     """
 
     def __init__(
@@ -64,6 +72,9 @@ class Receiver:
         path: str = "/vapi",
         record_to: str | os.PathLike[str] | None = None,
         explain_refusals: bool | None = None,
+        metrics: bool | None = None,
+        log_format: str | None = None,
+        tracer_provider: object = None,
     ) -> None:
         resolved = _resolve_config(config)
         if insecure is not None and insecure != resolved.insecure:
@@ -72,6 +83,10 @@ class Receiver:
             resolved = dataclasses.replace(resolved, explain_refusals=explain_refusals)
         if record_to is not None:
             resolved = dataclasses.replace(resolved, record_to=record_to)
+        if metrics is not None:
+            resolved = dataclasses.replace(resolved, metrics=metrics)
+        if log_format is not None:
+            resolved = dataclasses.replace(resolved, log_format=log_format)
         if not resolved.has_credentials and not resolved.insecure:
             raise ConfigError(
                 f"no credential configured ({resolved.source}): pass config=..., set "
@@ -81,7 +96,8 @@ class Receiver:
         self.config = resolved
         self.path = path
         self.registry = HandlerRegistry()
-        self.core = ReceiverCore(resolved, self.registry)
+        telemetry = build_telemetry(resolved, tracer_provider=tracer_provider)
+        self.core = ReceiverCore(resolved, self.registry, telemetry)
         for handler in handlers:
             self.registry.include(handler)
 
@@ -196,7 +212,7 @@ class Receiver:
         Raises:
             ConfigError: a `[tools.X]` entry names no registered tool.
         """
-        show_lines()
+        show_lines(self.config.log_format)
         try:
             self.core.check_configuration()
         except ConfigError as error:

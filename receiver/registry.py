@@ -11,6 +11,7 @@ import difflib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar, overload
 
 from receiver.call_handler import CallHandler
@@ -32,6 +33,11 @@ class HandlerEntry:
     @property
     def name(self) -> str:
         return getattr(self.func, "__qualname__", repr(self.func))
+
+    @cached_property
+    def qualified_name(self) -> str:
+        """Module and qualified name: what the inbox and the metrics call the handler."""
+        return f"{getattr(self.func, '__module__', None) or '?'}.{self.name}"
 
     @classmethod
     def wrap(cls, func: Callable[..., Any], what: str) -> HandlerEntry:

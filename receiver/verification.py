@@ -133,13 +133,14 @@ def verify(request: RequestView | Mapping[str, str], levels: list[Level]) -> Non
     if not levels:
         raise Unauthorized(
             "no configured level applies to this message (no matching tool, assistant or "
-            "phone number entry, and no org entry)"
+            "phone number entry, and no org entry)",
+            reason="no_level",
         )
     if not isinstance(request, RequestView):
         request = RequestView(request)
     refusals = [(level, found) for level in levels if (found := _refusals(request, level))]
     if refusals:
-        raise Unauthorized(_explain(request, refusals))
+        raise Unauthorized(_explain(request, refusals), reason=_reason(refusals))
 
 
 def configured_levels(config: ReceiverConfig) -> list[Level]:
@@ -223,7 +224,10 @@ def verify_any(request: RequestView, config: ReceiverConfig, *, headers_only: bo
     more = len(refusals) - _MAX_NAMES
     tried = f" (and {more} more levels)" if more > 0 else ""
     explanation = _explain(request, refusals[:_MAX_NAMES])
-    raise Unauthorized(f"refused {when}, by every configured level{tried}: {explanation}")
+    raise Unauthorized(
+        f"refused {when}, by every configured level{tried}: {explanation}",
+        reason=_reason(refusals),
+    )
 
 
 def lower_headers(headers: Mapping[str, str], single: Collection[str]) -> dict[str, str]:
@@ -246,7 +250,7 @@ def lower_headers(headers: Mapping[str, str], single: Collection[str]) -> dict[s
         key = name.lower()
         if key in lowered and key in single:
             refusal = f"duplicate {key} header"
-            raise Unauthorized(refusal, public=refusal)
+            raise Unauthorized(refusal, public=refusal, reason="duplicate_header")
         lowered[key] = value
     return lowered
 
@@ -339,6 +343,12 @@ def _explain(
             " than this level is configured for."
         )
     return " ".join(sentences)
+
+
+def _reason(refusals: list[tuple[Level, list[tuple[Credential, Check]]]]) -> str:
+    """`missing_credential` when no credential found its header, else `invalid_credential`."""
+    missing = all(check.missing for _, found in refusals for _, check in found)
+    return "missing_credential" if missing else "invalid_credential"
 
 
 def _auth_like_headers(headers: Iterable[str], readers: set[str]) -> list[str]:
@@ -437,7 +447,8 @@ def _identity(kind: str, *fields: tuple[str, object]) -> str | None:
         elif value != found[1]:
             raise Unauthorized(
                 f"fields that identify the {kind} disagree: {found[0]} is {_shown(found[1])}"
-                f" but {name} is {_shown(value)}"
+                f" but {name} is {_shown(value)}",
+                reason="ids_disagree",
             )
     return found[1] if found else None
 

@@ -173,8 +173,9 @@ def test_every_mistake_is_named_at_once_with_the_key_that_was_meant(tmp_path: Pa
         f"{path}: [receiver]: `insecure` must be true or false",
         f"{path}: [receiver]: unknown key `tool_timeuot` (expected one of:"
         " assistant_request_fallback, assistant_request_timeout, explain_refusals, insecure,"
-        " max_abandoned_threads, max_body_bytes, max_tool_calls, max_unverified_parse_bytes,"
-        " record_to, request_timeout, tool_timeout); did you mean `tool_timeout`?",
+        " log_format, max_abandoned_threads, max_body_bytes, max_tool_calls,"
+        " max_unverified_parse_bytes, metrics, record_to, request_timeout, tool_timeout);"
+        " did you mean `tool_timeout`?",
     ]
 
 

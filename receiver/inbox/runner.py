@@ -26,7 +26,7 @@ from receiver.errors import ReceiverError, RequestError
 from receiver.inbox.keys import delivery_key
 from receiver.inbox.repeated_tool_calls import ToolResultReplay
 from receiver.inbox.settings import InboxConfig
-from receiver.inbox.store import Delivery, InboxStore, Status
+from receiver.inbox.store import Counts, Delivery, InboxStore, Status
 from receiver.inbox.thread import StoreThread
 from receiver.jsontext import decode_json
 from receiver.log import describe, logger, message_fields
@@ -49,6 +49,7 @@ class InboxUnavailable(RequestError):
     """The delivery could not be stored, so it is not acknowledged: Vapi may send it again."""
 
     status = 503
+    reason = "inbox_unavailable"
 
 
 class Observer(Protocol):
@@ -163,6 +164,10 @@ class Inbox:
             )
             return None
         return functools.partial(self._run, accepted.id, raw, frozenset())
+
+    async def counts(self) -> Counts:
+        """Deliveries not done yet, by state (file-wide, every worker's), for metrics."""
+        return await self._store.call(InboxStore.counts)
 
     async def unavailable(self) -> str | None:
         """Why a delivery could not be stored now, or `None`: the readiness probe's answer.

@@ -102,6 +102,16 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """What is not done yet, for metrics: read through the status index, never the done rows."""
+
+    pending: int
+    running: int
+    retrying: int
+    failed: int
+
+
+@dataclass(frozen=True)
 class Purged:
     deliveries: int
     tool_results: int
@@ -346,6 +356,22 @@ class InboxStore:
         ).fetchone()
         (tool_results,) = self._db.execute("SELECT COUNT(*) FROM tool_results").fetchone()
         return Stats(by_status, by_type, running, retrying, duplicates, tool_results)
+
+    def counts(self) -> Counts:
+        """Pending (and of them running, and waiting for a retry) and failed deliveries.
+
+        Unlike `stats`, which reads every row (0.4 s for 200,000 on a laptop, holding the
+        inbox's thread), this reads only the pending and failed ones, through the index.
+        """
+        pending, running, retrying = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(lease_until > ?), 0), COALESCE(SUM(attempts > 0), 0) "
+            "FROM deliveries WHERE status = 'pending'",
+            (self._clock(),),
+        ).fetchone()
+        (failed,) = self._db.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'failed'"
+        ).fetchone()
+        return Counts(pending, running, retrying, failed)
 
     def deliveries(
         self, *, status: Status | None = None, kind: str | None = None, limit: int = 50
