@@ -8,6 +8,7 @@ is refused at registration, when the stack trace still points at the user's line
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,12 +33,12 @@ class HandlerEntry:
 
     @property
     def name(self) -> str:
-        return getattr(self.func, "__qualname__", repr(self.func))
+        return _stable_name(self.func)
 
     @cached_property
     def qualified_name(self) -> str:
         """Module and qualified name: what the inbox and the metrics call the handler."""
-        return f"{getattr(self.func, '__module__', None) or '?'}.{self.name}"
+        return f"{getattr(_unwrapped(self.func), '__module__', None) or '?'}.{self.name}"
 
     @classmethod
     def wrap(cls, func: Callable[..., Any], what: str) -> HandlerEntry:
@@ -288,3 +289,23 @@ def _positional_arity(func: Callable[..., Any]) -> int:
         kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         for kind in kinds
     )
+
+
+def _unwrapped(func: Callable[..., Any]) -> Callable[..., Any]:
+    while isinstance(func, functools.partial):
+        func = func.func
+    return func
+
+
+def _stable_name(func: Callable[..., Any]) -> str:
+    """The handler's name, the same in every process: never a memory address.
+
+    The inbox remembers which handlers of a delivery succeeded by this name, so a retry
+    after a restart skips them; a `repr` with an address would differ in the new process.
+    A `functools.partial` is named after the function it wraps, an instance after its class.
+    """
+    inner = _unwrapped(func)
+    name = getattr(inner, "__qualname__", None)
+    if not isinstance(name, str):
+        name = type(inner).__qualname__
+    return f"partial({name})" if inner is not func else name

@@ -198,3 +198,21 @@ def test_tool_whose_signature_cannot_be_read_is_refused() -> None:
         registry.add_tool(functools.partial(lambda x: x, 1), name="partial")
     with pytest.raises(RegistrationError, match="signature"):
         registry.add_tool(max, name="biggest")
+
+
+def _report(message: Any, call: Any, *, target: str) -> None: ...
+
+
+class _Sink:
+    def __call__(self, message: Any) -> None: ...
+
+
+def test_handler_names_are_the_same_in_every_process() -> None:
+    """The inbox skips, after a restart, the handlers that already succeeded, by name: a name
+    holding a memory address would differ in the new process and run them again."""
+    registry = HandlerRegistry()
+    registry.on("end-of-call-report")(functools.partial(_report, target="crm"))
+    registry.on("end-of-call-report")(_Sink())
+    names = [entry.qualified_name for entry in registry.listeners("end-of-call-report")]
+    assert names == [f"{__name__}.partial(_report)", f"{__name__}._Sink"]
+    assert all(" at 0x" not in name for name in names)
