@@ -114,6 +114,36 @@ def test_the_inbox_files_are_readable_by_their_owner_only(tmp_path: Path) -> Non
         os.umask(previous)
 
 
+def _locks_held_on(path: Path) -> list[str]:
+    """This process's POSIX locks on `path`, as Linux lists them in /proc/locks."""
+    inode = path.stat().st_ino
+    return [
+        line
+        for line in Path("/proc/locks").read_text().splitlines()
+        if f" {os.getpid()} " in line and line.split()[5].endswith(f":{inode}")
+    ]
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads Linux's /proc/locks")
+def test_opening_the_inbox_again_keeps_the_locks_of_connections_already_open(
+    tmp_path: Path,
+) -> None:
+    # A connection's shared lock is what keeps another process from deleting the WAL when
+    # it closes; a second open in the same process once dropped it by closing a descriptor.
+    path = tmp_path / "inbox.sqlite3"
+    first = InboxStore.open(str(path))
+    try:
+        first._db.execute("BEGIN")
+        first._db.execute("SELECT count(*) FROM deliveries").fetchone()
+        held = _locks_held_on(path)
+        assert held, "an open read transaction holds a shared lock on the file"
+        InboxStore.open(str(path)).close()
+        assert _locks_held_on(path) == held
+        first._db.execute("COMMIT")
+    finally:
+        first.close()
+
+
 def test_a_delivery_that_cannot_be_stored_is_not_acknowledged(tmp_path: Path) -> None:
     receiver = receiver_at(tmp_path / "no-such-directory" / "inbox.sqlite3")
     handled: list[Any] = []

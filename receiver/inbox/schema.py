@@ -72,8 +72,13 @@ def connect(path: str, *, synchronous: str = "normal", create: bool = True) -> s
     try:
         # It holds transcripts and caller numbers: owner-only, like the recording. SQLite
         # gives the -wal and -shm files the mode of the database file. An existing file
-        # keeps the mode its owner chose.
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # keeps the mode its owner chose, and is never opened here: closing any descriptor
+        # of a file drops every POSIX lock this process holds on it, so another process
+        # could then take the last connection's exclusive lock, checkpoint and delete the
+        # WAL under the connections still open in this one.
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
     except OSError as exc:
         raise InboxError(f"cannot open the inbox at {path}: {exc}") from None
     try:
