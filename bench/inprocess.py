@@ -43,12 +43,24 @@ def _rss_bytes() -> int:
     return 0
 
 
+#: Work scheduled after answers (informational handlers), awaited at the end of each round:
+#: as under a server, the next delivery does not wait for the previous one's handlers.
+_after_answers: set[asyncio.Future[None]] = set()
+
+
 async def _deliver(receiver: Receiver, body: bytes) -> None:
     outcome = await receiver.handle(HEADERS, body)
     if outcome.status != 200:
         raise RuntimeError(f"receiver answered {outcome.status}: {outcome.body!r}")
     if outcome.background is not None:
-        await outcome.background()
+        task = asyncio.ensure_future(outcome.background())
+        _after_answers.add(task)
+        task.add_done_callback(_after_answers.discard)
+
+
+async def _handlers_done() -> None:
+    if _after_answers:
+        await asyncio.gather(*_after_answers)
 
 
 async def _per_message_us(
@@ -71,6 +83,7 @@ async def _per_message_us(
             count += 1
             if time.perf_counter() - started > budget:
                 break
+        await _handlers_done()
         elapsed = time.perf_counter() - started
         best = min(best, (time.process_time() - cpu_started) / count * 1e6)
         if elapsed > budget:
@@ -176,6 +189,7 @@ async def measure_memory(count: int, traced: int) -> dict[str, Any]:
     async def send(first: int, n: int) -> None:
         for i in range(first, first + n):
             await _deliver(receiver, templates[i % 2].render(i))
+        await _handlers_done()
 
     async with receiver.lifespan():  # as under uvicorn
         warmup = min(1000, count)

@@ -1,8 +1,10 @@
 """The durable inbox: informational deliveries kept in SQLite before they are acknowledged.
 
 - `settings`: the `[inbox]` table (`InboxConfig`).
+- `backend`: `InboxBackend`, what the runner needs from a store; `sqlite`: the SQLite one.
 - `schema`, `store`: the file and its operations, shared by the receiver and the CLI.
-- `thread`: the one thread the receiver's SQLite calls run on.
+- `loop_writer`: SQLite writes on the event loop, one group commit per loop turn.
+- `thread`: the inbox's own thread, for what may wait on the disk or another process's lock.
 - `keys`: idempotency keys (a signed message id header, else a digest of the raw body).
 - `runner`: `Inbox`, what the receiver's core calls; `replay`: stored tool results.
 

@@ -12,31 +12,40 @@ the same moment may both run it).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Final
 
 from pydantic import ValidationError
 
 from receiver.errors import ReceiverError
-from receiver.inbox.store import InboxStore
-from receiver.inbox.thread import StoreThread
+from receiver.inbox.backend import InboxBackend
 from receiver.log import describe, logger, message_fields
 from receiver.models import Message, ToolCall
 from receiver.responses import ToolCallResult
+
+#: Results this process gave most recently, answered from memory: a retry usually follows
+#: its first within seconds, and lands on the same host more often than not.
+RECENT_RESULTS: Final = 1024
 
 
 class ToolResultReplay:
     """Implements `receiver.dispatch.ToolReplay` on the inbox's `tool_results` table.
 
+    A result is answered at once and stored behind the answer (the store's next group
+    commit); until then, and for the `RECENT_RESULTS` latest, memory answers a retry.
+
     Args:
-        store: The inbox thread.
+        store: The inbox's store.
         window: Seconds a stored result is replayed for.
     """
 
-    def __init__(self, store: StoreThread, window: float) -> None:
+    def __init__(self, store: InboxBackend, window: float) -> None:
         self._store = store
         self._window = window
         self._in_flight: dict[str, asyncio.Task[ToolCallResult]] = {}
+        self._recent: OrderedDict[str, tuple[float, ToolCallResult]] = OrderedDict()
 
     async def run(
         self,
@@ -94,18 +103,20 @@ class ToolResultReplay:
             )
             return stored
         result = await compute()
-        try:
-            text = result.model_dump_json(by_alias=True, exclude_none=True)
-            await self._store.call(InboxStore.save_tool_result, key, text)
-        except (sqlite3.Error, ReceiverError) as exc:
-            logger.error("could not store the result of toolCallId %s: %s", tool_call.id, exc)
+        self._recent[key] = (time.monotonic(), result)
+        if len(self._recent) > RECENT_RESULTS:
+            self._recent.popitem(last=False)
+        self._store.save_tool_result(key, result.model_dump_json(by_alias=True, exclude_none=True))
         return result
 
     async def _stored(self, key: str) -> ToolCallResult | None:
+        recent = self._recent.get(key)
+        if recent is not None and time.monotonic() - recent[0] <= self._window:
+            return recent[1]
         try:
-            text = await self._store.call(InboxStore.tool_result, key, window=self._window)
+            text = await self._store.tool_result(key, window=self._window)
             return None if text is None else ToolCallResult.model_validate_json(text)
-        except (sqlite3.Error, ReceiverError, ValidationError) as exc:
+        except (ReceiverError, ValidationError) as exc:
             logger.error("could not read stored tool results; running the tool: %s", exc)
             return None
 

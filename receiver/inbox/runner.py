@@ -17,17 +17,16 @@ import functools
 import os
 import secrets
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from typing import Any, Final, Protocol
 
 from receiver.errors import ReceiverError, RequestError
+from receiver.inbox.backend import InboxBackend, StoreUnavailable, open_backend
 from receiver.inbox.keys import delivery_key
 from receiver.inbox.repeated_tool_calls import ToolResultReplay
 from receiver.inbox.settings import InboxConfig
-from receiver.inbox.store import Counts, Delivery, InboxStore, Status
-from receiver.inbox.thread import StoreThread
+from receiver.inbox.store import Counts, Delivery, Status
 from receiver.jsontext import decode_json
 from receiver.log import describe, logger, message_fields
 from receiver.models import Message
@@ -42,7 +41,8 @@ SHUTDOWN_GRACE: Final = 10.0
 #: Seconds readiness waits for the inbox; a delivery would wait as long and then get a 503.
 READY_TIMEOUT: Final = 5.0
 
-_STORE_ERRORS: Final = (sqlite3.Error, ReceiverError)
+#: What a store raises when it cannot do what was asked (`StoreUnavailable` among them).
+_STORE_ERRORS: Final = (ReceiverError,)
 
 
 class InboxUnavailable(RequestError):
@@ -84,11 +84,7 @@ class Inbox:
         self._observer = observer
         self._parse = parse
         self._poll_interval = min(poll_interval, config.lease_seconds / 4)
-        self._store = StoreThread(
-            functools.partial(
-                InboxStore.open, config.path, synchronous=config.synchronous, clock=clock
-            )
-        )
+        self._store: InboxBackend = open_backend(config, clock=clock)
         self._owner = ("", 0)
         self._unready = ""  # what readiness last reported, to log changes only
         self._running: set[int] = set()
@@ -135,8 +131,7 @@ class Inbox:
         key = delivery_key({k.lower(): v for k, v in headers.items()}, body, id_header)
         fields = message_fields(raw)
         try:
-            accepted = await self._store.call(
-                InboxStore.add,
+            accepted = await self._store.add(
                 key=key,
                 kind=raw["type"],
                 call_id=fields["call_id"],
@@ -167,7 +162,7 @@ class Inbox:
 
     async def counts(self) -> Counts:
         """Deliveries not done yet, by state (file-wide, every worker's), for metrics."""
-        return await self._store.call(InboxStore.counts)
+        return await self._store.counts()
 
     async def unavailable(self) -> str | None:
         """Why a delivery could not be stored now, or `None`: the readiness probe's answer.
@@ -178,10 +173,10 @@ class Inbox:
         answer names no path, which is for the log: readiness is served to anyone.
         """
         try:
-            await asyncio.wait_for(self._store.call(InboxStore.probe), READY_TIMEOUT)
+            await asyncio.wait_for(self._store.probe(), READY_TIMEOUT)
         except TimeoutError:
             problem, detail = f"the inbox did not answer within {READY_TIMEOUT:g} s", ""
-        except sqlite3.Error as exc:
+        except StoreUnavailable as exc:
             problem, detail = f"the inbox cannot be written: {exc}", ""
         except ReceiverError as exc:
             problem, detail = "the inbox file cannot be opened or used", f": {exc}"
@@ -238,15 +233,11 @@ class Inbox:
     async def sweep(self) -> int:
         """Renew this worker's claims and start the deliveries that are due; how many."""
         if self._running:
-            await self._store.call(
-                InboxStore.renew, self.owner, set(self._running), lease=self.config.lease_seconds
-            )
+            await self._store.renew(self.owner, set(self._running), lease=self.config.lease_seconds)
         free = SWEEP_CONCURRENCY - len(self._sweeping)
         if free <= 0:
             return 0
-        due = await self._store.call(
-            InboxStore.claim_due, self.owner, lease=self.config.lease_seconds, limit=free
-        )
+        due = await self._store.claim_due(self.owner, lease=self.config.lease_seconds, limit=free)
         if due:
             logger.info("running %d deliveries from the inbox (left pending or retried)", len(due))
         for delivery in due:
@@ -257,8 +248,7 @@ class Inbox:
 
     async def purge(self) -> None:
         """Delete done deliveries older than the retention, and expired tool results."""
-        purged = await self._store.call(
-            InboxStore.purge,
+        purged = await self._store.purge(
             older_than=self.config.retention_days * 86400,
             tool_result_window=self.config.tool_result_window,
         )
@@ -283,6 +273,7 @@ class Inbox:
                     next_purge = time.monotonic() + PURGE_INTERVAL
                     await self.purge()
                 await self.sweep()
+                await self._store.maintain()
             except _STORE_ERRORS as exc:
                 if str(exc) != failing:
                     failing = str(exc)
@@ -341,8 +332,7 @@ class Inbox:
     ) -> None:
         succeeded = [name for name, error in outcome.items() if error is None]
         try:
-            status = await self._store.call(
-                InboxStore.finish,
+            status = await self._store.finish(
                 delivery_id,
                 self.owner,
                 succeeded=succeeded,

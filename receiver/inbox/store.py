@@ -146,6 +146,17 @@ class InboxStore:
     def close(self) -> None:
         self._db.close()
 
+    def tune_for_the_loop(self, busy_timeout_ms: int) -> None:
+        """Settings for a connection used on the event loop: wait for another process's lock
+        only briefly, and leave checkpoints (which sync the file) to `checkpoint`, elsewhere."""
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")
+
+    def checkpoint(self) -> None:
+        """Copy committed pages from the WAL into the database file, without waiting for
+        readers or writers (they only make it copy less)."""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     @contextmanager
     def batch(self) -> Iterator[None]:
         """One transaction for several calls (group commit): committed at the end, or not.

@@ -73,6 +73,12 @@ class StoreThread:
         self._jobs().put((job, loop, future))
         return await future
 
+    def submit(self, jobs: list[_Job]) -> None:
+        """Queue calls already made elsewhere (`receiver.inbox.loop_writer`), to run here."""
+        queued = self._jobs()
+        for job in jobs:
+            queued.put(job)
+
     async def close(self) -> None:
         """Close the connection and end the thread; a later call opens them again."""
         if self._queue is None or self._pid != os.getpid():
