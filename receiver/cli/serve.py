@@ -5,7 +5,8 @@ tunnel, reads the public URL, and prints exactly what to paste into Vapi: the se
 the `server` JSON for a phone number or assistant, and which credential the receiver will
 expect at which level (secrets masked). The tunnel is stopped when the server stops, and
 the server when the tunnel ends. `--link PHONE_NUMBER_ID` also points that Vapi number at
-the tunnel for the session and restores it on exit (`_link_session`).
+the tunnel for the session and restores it on exit (`_link_session`). `--inspect` serves
+the live inspector at `/_inspect` (`receiver.inspector`), to this machine only.
 Exit 0 when the server stops, 1 when the tunnel fails, 2 for usage errors: a bad APP, a
 missing tunnel program, or a port already in use (checked before the app is loaded).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -33,6 +35,7 @@ from receiver.cli._link_session import LinkFailed, LinkRefused, open_session
 from receiver.cli._tunnel import DEFAULT_WAIT_S, PROGRAMS, Tunnel, TunnelFailed
 from receiver.cli._vapi_api import ApiError, ApiUnreachable
 from receiver.config import LevelConfig, ReceiverConfig
+from receiver.inspector.app import DEFAULT_KEEP
 from receiver.locate import Located, locate
 from receiver.verification import SECRET_HEADER, Level, LevelKind
 
@@ -40,6 +43,8 @@ from receiver.verification import SECRET_HEADER, Level, LevelKind
 APP_ENV: Final = "VAPI_RECEIVER_SERVE_APP"
 _DEFAULT_PATH: Final = "/vapi"
 _ANY_ADDRESS: Final = frozenset({"0.0.0.0", "::", ""})
+#: uvicorn's exit status when the app could not start.
+_STARTUP_FAILURE: Final = 3
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -77,6 +82,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="with --link: take the number over even if its URL was not set by a serve session",
     )
     parser.add_argument(
+        "--inspect",
+        action="store_true",
+        help="serve the live inspector at /_inspect: every delivery, its answer, replay "
+        "(development; this machine only)",
+    )
+    parser.add_argument(
+        "--inspect-keep",
+        type=int,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help=f"deliveries the inspector keeps (default {DEFAULT_KEEP}; 64 MiB at most)",
+    )
+    parser.add_argument(
+        "--inspect-allow-remote",
+        action="store_true",
+        help="serve the inspector to other machines too, and through tunnels (trusted "
+        "networks only: it shows whole deliveries)",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -88,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     # Before the app is imported or started: uvicorn would find the port taken only after
     # the app's start-up had run (recovery, tunnel), then exit with its own code 3.
-    if problem := port_problem(args.host, args.port):
+    if problem := _inspect_problem(args) or port_problem(args.host, args.port):
         print(f"vapi-receiver serve: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if args.link and not args.tunnel:
@@ -98,6 +122,13 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     located = locate(args.app)
+    if args.inspect and located.receiver is None:
+        print(
+            f"vapi-receiver serve: --inspect needs a Receiver, and {args.app} is another ASGI "
+            "app: name the Receiver (my_app:receiver) or its app (my_app:receiver.app)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     path = located.receiver.path if located.receiver else _DEFAULT_PATH
     host = "127.0.0.1" if args.host in _ANY_ADDRESS else args.host
     local_url = f"http://{host}:{args.port}"
@@ -123,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 cleanup.enter_context(link.linked(server_url, secret))
             lines = [f"Tunnel: {args.tunnel} {tunnel.public_url} -> {local_url}"]
             lines += vapi_setup(server_url, located, linked=link is not None)
+            lines += _inspector_line(args, local_url)
             print("\n".join(lines), flush=True)
             _serve(args, located)
         except LinkRefused as exc:
@@ -170,7 +202,14 @@ def local_setup(args: argparse.Namespace, local_url: str, path: str, located: Lo
         f"{local_url}) and give Vapi its https URL followed by {path}.",
         *credential_lines(located),
         f"Try it: {_try_command(local_url + path, located)}",
+        *_inspector_line(args, local_url),
     ]
+
+
+def _inspector_line(args: argparse.Namespace, local_url: str) -> list[str]:
+    if not getattr(args, "inspect", False):
+        return []
+    return [f"Inspector: {local_url}/_inspect  (every delivery, live)"]
 
 
 def vapi_setup(server_url: str, located: Located, *, linked: bool = False) -> list[str]:
@@ -235,14 +274,49 @@ def _accepted(level: LevelConfig) -> str:
 def reload_app() -> object:
     """The app named by `$VAPI_RECEIVER_SERVE_APP`, for uvicorn's `--reload` child process."""
     _configure_logging(os.environ.get(APP_ENV + "_LOG_LEVEL", "info"))
-    return _development(locate(os.environ[APP_ENV]))
+    inspect = os.environ.get(APP_ENV + "_INSPECT", "")
+    keep, _, remote = inspect.partition(":")
+    return _development(
+        locate(os.environ[APP_ENV]),
+        inspect=int(keep) if keep else None,
+        allow_remote=remote == "remote",
+    )
 
 
-def _development(located: Located) -> Any:
-    """The app, its 401 answers explained in full: `serve` is for development."""
-    if located.receiver is not None:
-        located.receiver.core.explain_refusals = True
-    return located.app
+def _development(
+    located: Located, *, inspect: int | None = None, allow_remote: bool = False
+) -> Any:
+    """The app, its 401 answers explained in full: `serve` is for development; with
+    `inspect` (deliveries to keep), wrapped in the inspector."""
+    if located.receiver is None:
+        return located.app
+    located.receiver.core.explain_refusals = True
+    if inspect is None:
+        return located.app
+    from receiver.inspector import Inspector  # only `serve --inspect` loads it
+
+    return Inspector(located.receiver, keep=inspect, allow_remote=allow_remote)
+
+
+def _inspect_problem(args: argparse.Namespace) -> str | None:
+    """Why `--inspect` cannot be served as asked, or `None`."""
+    if not args.inspect:
+        return None
+    if args.inspect_keep < 1:
+        return "--inspect-keep must be at least 1"
+    if args.inspect_allow_remote:
+        return None
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback:
+        return (
+            f"--inspect shows whole deliveries, so it is served on a loopback address only, "
+            f"not {args.host}: use --host 127.0.0.1, or add --inspect-allow-remote on a "
+            "trusted network"
+        )
+    return None
 
 
 def _serve(args: argparse.Namespace, located: Located) -> None:
@@ -254,6 +328,9 @@ def _serve(args: argparse.Namespace, located: Located) -> None:
     if args.reload:
         os.environ[APP_ENV] = args.app
         os.environ[APP_ENV + "_LOG_LEVEL"] = args.log_level
+        if args.inspect:
+            remote = ":remote" if args.inspect_allow_remote else ""
+            os.environ[APP_ENV + "_INSPECT"] = f"{args.inspect_keep}{remote}"
         uvicorn.run(
             f"{__name__}:reload_app",
             factory=True,
@@ -263,7 +340,17 @@ def _serve(args: argparse.Namespace, located: Located) -> None:
             log_level=args.log_level,
         )
     else:
-        uvicorn.run(_development(located), host=args.host, port=args.port, log_level=args.log_level)
+        inspect = args.inspect_keep if args.inspect else None
+        app = _development(located, inspect=inspect, allow_remote=args.inspect_allow_remote)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level)
+        )
+        if inspect is not None:  # an open inspector page must not hold up Ctrl-C
+            app.stopping = lambda: server.should_exit
+        with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run does
+            server.run()
+        if not server.started:  # as uvicorn.run does: the app's start-up failed
+            sys.exit(_STARTUP_FAILURE)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
