@@ -179,7 +179,9 @@ class Receiver:
         app starts; the `vapi_client` pytest fixture does it with a temporary directory.
         """
         config = self.config
-        inbox = dataclasses.replace(config.inbox, path=os.path.join(directory, "inbox.sqlite3"))
+        inbox = dataclasses.replace(
+            config.inbox, path=os.path.join(directory, "inbox.sqlite3"), url=None
+        )
         record_to = os.path.join(directory, "deliveries.jsonl") if config.record_to else None
         self.config = dataclasses.replace(config, inbox=inbox, record_to=record_to)
         self.core.use_files(self.config)
@@ -287,7 +289,10 @@ class Receiver:
             )
         inbox = config.inbox
         if inbox.enabled:
-            logger.info("inbox at %s (synchronous=%s)", inbox.path, inbox.synchronous)
+            if inbox.url:
+                logger.info("inbox in PostgreSQL at %s", inbox.where)
+            else:
+                logger.info("inbox at %s (synchronous=%s)", inbox.path, inbox.synchronous)
         else:
             logger.warning("inbox disabled: handlers still running when the process dies are lost")
 

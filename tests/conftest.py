@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.postgres import pg_url  # noqa: F401  (a fixture: a fresh PostgreSQL database)
 from tests.served import close_served
 
 SDK_FIXTURES = frozenset({"sdk", "sdk_union"})
@@ -40,6 +41,7 @@ def _no_receiver_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     # A developer's own VAPI_* variables must not change what the tests see.
     monkeypatch.delenv("VAPI_RECEIVER_CONFIG", raising=False)
     monkeypatch.delenv("VAPI_SERVER_SECRET", raising=False)
+    monkeypatch.delenv("VAPI_RECEIVER_INBOX_URL", raising=False)
     # Each test gets its own durable inbox, instead of ./vapi-inbox.sqlite3 in the checkout.
     monkeypatch.setenv("VAPI_INBOX_PATH", str(tmp_path / "inbox.sqlite3"))
 

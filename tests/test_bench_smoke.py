@@ -109,8 +109,16 @@ def test_the_report_computes_ratios_against_the_targets() -> None:
             },
         },
     }
+    results["in_process"]["status-update"] = {
+        "body_bytes": 4500,
+        "receiver_us": 60.0,
+        "json_loads_us": 10.0,
+        "sdk_us": 200.0,
+    }
     by_name = {r.name: r for r in report.ratios(results)}
-    assert by_name["throughput receiver/floor, tool-calls"].met is True
-    assert by_name["in-process cost/json.loads, tool-calls"].met is False
-    assert by_name["in-process cost/SDK, tool-calls"].met is True
+    assert by_name["throughput receiver/floor, tool-calls"].met is True  # 0.9 >= 0.5
+    assert by_name["p99 ms, tool-calls, 16 connections"].met is True  # 2 ms <= 15
+    assert by_name["in-process CPU µs, tool-calls"].met is True  # 40 <= 80
+    assert by_name["in-process CPU µs, status-update"].met is False  # 60 > 50
+    assert "throughput receiver/fastapi, tool-calls" not in by_name  # no FastAPI figure
     assert "| tool-calls (2.6 KB, 16 conn.) | floor | 1,000 |" in report.markdown(results)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from receiver.errors import ReceiverError
+from receiver.inbox.backend import StoreUnavailable
 
 #: Modules of `receiver.cli` that provide a command, in the order `--help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -47,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
+    except StoreUnavailable as exc:  # the database is down, not the command wrong
+        print(f"vapi-receiver {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ReceiverError as exc:
         print(f"vapi-receiver {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE

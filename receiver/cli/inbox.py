@@ -1,30 +1,37 @@
 """`vapi-receiver inbox`: look into the durable inbox, retry what failed, purge what is done.
 
-The command works on the SQLite file alone, so it runs beside a live receiver (WAL lets it
-read while the receiver writes) or with none running. `retry` does not run handlers itself:
+The command works on the store alone (the SQLite file, or the PostgreSQL database of a
+fleet), so it runs beside live receivers or with none running. `retry` does not run handlers itself:
 the CLI does not have them, and running them here would bypass the receiver's claims. It
 sends the deliveries back to pending, and the running receiver picks them up within about
 a second (or the next one to start does).
 
-The file is `--path`, else the `[inbox] path` of `--config` (or `$VAPI_RECEIVER_CONFIG`),
-else `$VAPI_INBOX_PATH`, else `./vapi-inbox.sqlite3`. A relative path is relative to the
-current directory, as it is for the receiver: run the command where the receiver runs.
+The store is `--url` or `--path`, else the `[inbox] url` or `path` of `--config` (or
+`$VAPI_RECEIVER_CONFIG`), else `$VAPI_RECEIVER_INBOX_URL`, else `$VAPI_INBOX_PATH`, else
+`./vapi-inbox.sqlite3`. A relative path is relative to the current directory, as it is for
+the receiver: run the command where the receiver runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import json
 import os
 import re
 import sys
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final, Protocol, TypeVar
 
 from receiver.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from receiver.config import config_from_env, load_config
 from receiver.inbox import Delivery, InboxConfig, InboxStore
-from receiver.inbox.store import STATUSES, Status
+from receiver.inbox.settings import masked_url
+from receiver.inbox.store import STATUSES, Purged, Stats, Status
+
+T = TypeVar("T")
 
 _DURATION: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -35,13 +42,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "inbox",
         help="inspect, retry and purge the durable inbox",
-        description="Inspect the durable inbox (SQLite) of a receiver, send failed "
-        "deliveries back to be run again, and purge old ones.",
+        description="Inspect the durable inbox of a receiver (a SQLite file, or PostgreSQL "
+        "for a fleet), send failed deliveries back to be run again, purge old ones, and "
+        "migrate its schema.",
     )
     where = argparse.ArgumentParser(add_help=False)
     location = where.add_mutually_exclusive_group()
     location.add_argument("--config", metavar="FILE", help="the receiver's TOML configuration")
     location.add_argument("--path", metavar="FILE", help="the inbox file itself")
+    location.add_argument("--url", metavar="URL", help="the PostgreSQL inbox of a fleet")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     stats = actions.add_parser(
@@ -82,6 +91,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     purge.set_defaults(run=_purge)
 
+    migrate = actions.add_parser(
+        "migrate", parents=[where], help="create or upgrade the schema", description=_doc(_migrate)
+    )
+    migrate.set_defaults(run=_migrate)
+
 
 def parse_duration(text: str) -> float:
     """Seconds in `7d`, `12h`, `30m`, `45s` or `2w`.
@@ -102,17 +116,16 @@ def parse_duration(text: str) -> float:
 
 def _stats(args: argparse.Namespace) -> int:
     """Deliveries by status and by type, plus repeats dropped and tool results kept."""
-    path, _ = _location(args)
-    store = InboxStore.open(path, create=False)
+    store, where = _open(args)
     try:
         stats = store.stats()
     finally:
         store.close()
     if args.json:
-        print(json.dumps({"path": os.path.abspath(path), **stats.to_json()}, indent=2))
+        print(json.dumps({"path": where, **stats.to_json()}, indent=2))
         return EXIT_OK
     counts = stats.by_status
-    print(f"inbox {os.path.abspath(path)}")
+    print(f"inbox {where}")
     print(
         f"  pending {counts['pending']:>7}  ({stats.running} running, "
         f"{stats.retrying} waiting to be retried)"
@@ -131,9 +144,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     """Deliveries, newest first, with their attempts and last error."""
-    path, _ = _location(args)
     status: Status | None = args.status
-    store = InboxStore.open(path, create=False)
+    store, _where = _open(args)
     try:
         deliveries = store.deliveries(status=status, kind=args.type, limit=args.limit)
     finally:
@@ -160,8 +172,7 @@ def _retry(args: argparse.Namespace) -> int:
     if bool(args.ids) == args.all_failed:
         print("vapi-receiver inbox retry: give delivery IDs or --all-failed", file=sys.stderr)
         return EXIT_USAGE
-    path, _ = _location(args)
-    store = InboxStore.open(path, create=False)
+    store, _where = _open(args)
     problems: list[str] = []
     try:
         if args.all_failed:
@@ -191,11 +202,11 @@ def _retry(args: argparse.Namespace) -> int:
 
 def _purge(args: argparse.Namespace) -> int:
     """Delete deliveries finished longer ago than AGE, and expired tool results."""
-    path, config = _location(args)
+    config = _settings(args)
     older_than = args.older_than
     if older_than is None:
         older_than = config.retention_days * 86400
-    store = InboxStore.open(path, create=False)
+    store, _where = _open(args)
     try:
         purged = store.purge(
             older_than=older_than,
@@ -215,11 +226,111 @@ def _purge(args: argparse.Namespace) -> int:
 # -- plumbing --------------------------------------------------------------------------------
 
 
-def _location(args: argparse.Namespace) -> tuple[str, InboxConfig]:
-    """The inbox file, and the settings that apply to it (defaults without a config)."""
+def _migrate(args: argparse.Namespace) -> int:
+    """Create the inbox's tables, or bring them to this package's schema version.
+
+    A receiver does the same when it starts; run it ahead of a rolling deploy so that no
+    replica starts on a schema it has to change. A schema newer than this package is refused.
+    """
+    config = _settings(args)
+    if config.url is None:
+        store = InboxStore.open(config.path)  # creates or checks the file's tables
+        store.close()
+        print(f"inbox {os.path.abspath(config.path)}: schema up to date")
+        return EXIT_OK
+    from receiver.inbox.postgres import PostgresBackend
+    from receiver.inbox.postgres_schema import migrate
+
+    async def run() -> tuple[int, int]:
+        backend = PostgresBackend(config, migrate=False)
+        try:
+            async with backend.raw_connection() as db:
+                return await migrate(db)
+        finally:
+            await backend.close()
+
+    before, after = asyncio.run(run())
+    change = "already at" if before == after else f"migrated from version {before} to"
+    print(f"inbox {config.where}: schema {change} version {after}")
+    return EXIT_OK
+
+
+class _Store(Protocol):
+    """What the actions use: `InboxStore`, or `_PostgresStore`."""
+
+    def stats(self) -> Stats: ...
+    def deliveries(
+        self, *, status: Status | None = None, kind: str | None = None, limit: int = 50
+    ) -> list[Delivery]: ...
+    def get(self, delivery_id: int) -> Delivery | None: ...
+    def retry(self, delivery_id: int | None = None) -> int: ...
+    def purge(
+        self, *, older_than: float, tool_result_window: float, include_failed: bool = False
+    ) -> Purged: ...
+    def close(self) -> None: ...
+
+
+class _PostgresStore:
+    """The PostgreSQL inbox's operator actions, each run to completion on one event loop."""
+
+    def __init__(self, config: InboxConfig) -> None:
+        from receiver.inbox.postgres import PostgresBackend
+
+        self._runner = asyncio.Runner()
+        self._backend = PostgresBackend(config, migrate=False)
+
+    def _run(self, action: Coroutine[Any, Any, T]) -> T:
+        return self._runner.run(action)
+
+    def stats(self) -> Stats:
+        return self._run(self._backend.stats())
+
+    def deliveries(
+        self, *, status: Status | None = None, kind: str | None = None, limit: int = 50
+    ) -> list[Delivery]:
+        return self._run(self._backend.deliveries(status=status, kind=kind, limit=limit))
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        return self._run(self._backend.get(delivery_id))
+
+    def retry(self, delivery_id: int | None = None) -> int:
+        return self._run(self._backend.retry(delivery_id))
+
+    def purge(
+        self, *, older_than: float, tool_result_window: float, include_failed: bool = False
+    ) -> Purged:
+        return self._run(
+            self._backend.purge_finished(
+                older_than=older_than,
+                tool_result_window=tool_result_window,
+                include_failed=include_failed,
+            )
+        )
+
+    def close(self) -> None:
+        try:
+            self._run(self._backend.close())
+        finally:
+            self._runner.close()
+
+
+def _settings(args: argparse.Namespace) -> InboxConfig:
+    """The inbox's settings: the store named on the command line, else the configuration's."""
     config = load_config(args.config) if args.config else config_from_env()
     inbox = config.inbox if config is not None else InboxConfig()
-    return (args.path or inbox.path), inbox
+    if args.url:
+        return dataclasses.replace(inbox, url=args.url)
+    if args.path:
+        return dataclasses.replace(inbox, path=args.path, url=None)
+    return inbox
+
+
+def _open(args: argparse.Namespace) -> tuple[_Store, str]:
+    """The store to act on, and where it is (a file's absolute path, a URL without password)."""
+    config = _settings(args)
+    if config.url is None:
+        return InboxStore.open(config.path, create=False), os.path.abspath(config.path)
+    return _PostgresStore(config), masked_url(config.url)
 
 
 def _row(delivery: Delivery) -> str:

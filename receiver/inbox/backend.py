@@ -14,12 +14,17 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Protocol
 
 from receiver.errors import ReceiverError
+from receiver.inbox.schema import InboxError
 from receiver.inbox.settings import InboxConfig
 from receiver.inbox.store import Accepted, Counts, Delivery, Purged, Status
 
 
 class StoreUnavailable(ReceiverError):
     """The store refused a read or a write (locked too long, disk full, connection lost)."""
+
+
+class IncompatibleSchema(InboxError):
+    """The store's schema is newer than this package: the code would misread it."""
 
 
 class InboxBackend(Protocol):
@@ -65,12 +70,22 @@ class InboxBackend(Protocol):
     async def maintain(self) -> None:
         """Housekeeping the runner's sweep asks for about once a second."""
 
+    #: Whether `wait_for_work` returns early when work appears: the sweep may then poll less.
+    wakes_on_work: bool
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return after `timeout` seconds, or sooner when another process says work is due."""
+
     async def close(self) -> None:
         """Write what is behind, then let the connections go; a later call opens them again."""
 
 
 def open_backend(config: InboxConfig, *, clock: Callable[[], float] = time.time) -> InboxBackend:
     """The store `config` names; nothing is opened until the first call."""
-    from receiver.inbox.sqlite import SqliteBackend  # the engine's modules load on demand
+    if config.url:
+        from receiver.inbox.postgres import PostgresBackend  # the engines load on demand
+
+        return PostgresBackend(config)
+    from receiver.inbox.sqlite import SqliteBackend
 
     return SqliteBackend(config, clock=clock)

@@ -22,7 +22,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapp
 from typing import Any, Final, Protocol
 
 from receiver.errors import ReceiverError, RequestError
-from receiver.inbox.backend import InboxBackend, StoreUnavailable, open_backend
+from receiver.inbox.backend import (
+    InboxBackend,
+    IncompatibleSchema,
+    StoreUnavailable,
+    open_backend,
+)
 from receiver.inbox.keys import delivery_key
 from receiver.inbox.repeated_tool_calls import ToolResultReplay
 from receiver.inbox.settings import InboxConfig
@@ -85,6 +90,8 @@ class Inbox:
         self._parse = parse
         self._poll_interval = min(poll_interval, config.lease_seconds / 4)
         self._store: InboxBackend = open_backend(config, clock=clock)
+        if self._store.wakes_on_work:  # woken when work appears: no need to poll every second
+            self._poll_interval = min(max(poll_interval, 5.0), config.lease_seconds / 4)
         self._owner = ("", 0)
         self._unready = ""  # what readiness last reported, to log changes only
         self._running: set[int] = set()
@@ -176,7 +183,7 @@ class Inbox:
             await asyncio.wait_for(self._store.probe(), READY_TIMEOUT)
         except TimeoutError:
             problem, detail = f"the inbox did not answer within {READY_TIMEOUT:g} s", ""
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, IncompatibleSchema) as exc:
             problem, detail = f"the inbox cannot be written: {exc}", ""
         except ReceiverError as exc:
             problem, detail = "the inbox file cannot be opened or used", f": {exc}"
@@ -282,7 +289,7 @@ class Inbox:
                 if failing:
                     failing = ""
                     logger.info("inbox sweep works again")
-            await asyncio.sleep(self._poll_interval)
+            await self._store.wait_for_work(self._poll_interval)
 
     async def _run_stored(self, delivery: Delivery) -> None:
         try:

@@ -17,9 +17,24 @@ from receiver.errors import ConfigError
 from receiver.toml_tables import Table
 
 INBOX_PATH_ENV: Final = "VAPI_INBOX_PATH"
+INBOX_URL_ENV: Final = "VAPI_RECEIVER_INBOX_URL"
 DEFAULT_INBOX_PATH: Final = "./vapi-inbox.sqlite3"
+_POSTGRES_SCHEMES: Final = ("postgresql://", "postgres://")
 
 Synchronous = Literal["normal", "full"]
+
+
+def _default_url() -> str | None:
+    return os.environ.get(INBOX_URL_ENV) or None
+
+
+def masked_url(url: str) -> str:
+    """`url` without its password, for logs and messages."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:****@{host}"
 
 
 def _default_path() -> str:
@@ -50,6 +65,10 @@ class InboxConfig:
             `0` turns the replay off.
         lease_seconds: How long a worker's claim on a delivery lasts without renewal; a
             delivery whose worker died is run again once its lease runs out.
+        url: A PostgreSQL URL (`postgresql://user@host/db`): the inbox of a fleet, shared by
+            every replica, instead of the SQLite file at `path`. Defaults to
+            `$VAPI_RECEIVER_INBOX_URL`.
+        pool_size: Connections each worker process keeps to PostgreSQL at most.
     """
 
     enabled: bool = True
@@ -61,6 +80,8 @@ class InboxConfig:
     retention_days: float = 7.0
     tool_result_window: float = 3600.0
     lease_seconds: float = 30.0
+    url: str | None = field(default_factory=_default_url)
+    pool_size: int = 10
 
     def __post_init__(self) -> None:
         if self.synchronous not in ("normal", "full"):
@@ -74,6 +95,18 @@ class InboxConfig:
                 raise ConfigError(f"[inbox]: `{name}` must be a positive number")
         if self.tool_result_window < 0:
             raise ConfigError("[inbox]: `tool_result_window` must be 0 (off) or positive")
+        if self.url is not None and not self.url.startswith(_POSTGRES_SCHEMES):
+            raise ConfigError(
+                f"[inbox]: `url` must be a PostgreSQL URL (postgresql://user@host:5432/db), "
+                f"not {masked_url(self.url)!r}; for a SQLite file use `path`"
+            )
+        if self.pool_size < 1:
+            raise ConfigError("[inbox]: `pool_size` must be at least 1")
+
+    @property
+    def where(self) -> str:
+        """Where the deliveries are kept, for logs: the file, or the database without password."""
+        return masked_url(self.url) if self.url else self.path
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the `attempts`-th failed run."""
@@ -102,6 +135,8 @@ class InboxTable(Table):
     retention_days: float | None = Field(None, description="a number of days")
     tool_result_window: float | None = Field(None, description=_SECONDS)
     lease_seconds: float | None = Field(None, description=_SECONDS)
+    url: str | None = Field(None, description="a PostgreSQL URL")
+    pool_size: int | None = Field(None, description="an integer")
 
     @model_validator(mode="before")
     @classmethod
@@ -118,7 +153,15 @@ class InboxTable(Table):
         Raises:
             ConfigError: naming the file, `[inbox]` and the key whose value is out of range.
         """
+        if self.path is not None and self.url is not None:
+            raise ConfigError(
+                f"{source}: [inbox]: `path` (a SQLite file) and `url` (PostgreSQL) are both "
+                "set; keep the one the inbox should use"
+            )
+        options = self.options()
+        if "path" in options:  # a file named in the configuration beats the environment's URL
+            options.setdefault("url", None)
         try:
-            return InboxConfig(**self.options())
+            return InboxConfig(**options)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None

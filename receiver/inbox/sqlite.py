@@ -111,6 +111,11 @@ class SqliteBackend:
             InboxStore.purge, older_than=older_than, tool_result_window=tool_result_window
         )
 
+    wakes_on_work = False
+
+    async def wait_for_work(self, timeout: float) -> None:
+        await asyncio.sleep(timeout)
+
     async def maintain(self) -> None:
         if self._loop is not None:  # its connection never checkpoints by itself
             await self._on_thread(InboxStore.checkpoint)

@@ -315,7 +315,7 @@ class InboxStore:
                 return None
             attempts = row[0] + 1
             done = sorted(set(json.loads(row[1])) | set(succeeded))
-            error = _error_text(errors)
+            error = error_text(errors)
             status: Status
             if not errors and not park:
                 status, next_at, finished = "done", now, now
@@ -470,7 +470,7 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
     )
 
 
-def _error_text(errors: Mapping[str, str]) -> str | None:
+def error_text(errors: Mapping[str, str]) -> str | None:
     if not errors:
         return None
     text = "; ".join(f"{name}: {error}" for name, error in errors.items())
