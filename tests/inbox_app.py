@@ -8,6 +8,9 @@ Everything comes from the environment, so each test picks its own:
 - `INBOX_APP_SLEEP`: seconds every other call sleeps before recording.
 - `INBOX_APP_INBOX`: `off`, `normal` or `full` (the `synchronous` level).
 - `INBOX_APP_LEASE`: the inbox's `lease_seconds`.
+- `VAPI_RECEIVER_INBOX_URL`: a PostgreSQL inbox instead of the file (the fleet test).
+
+The `book_table` tool appends each run to the record file's name plus `.tools`.
 """
 
 from __future__ import annotations
@@ -50,6 +53,16 @@ async def record(message: Any, call: Any) -> None:
         os.write(fd, f"{call.id}\n".encode())
     finally:
         os.close(fd)
+
+
+@receiver.tool
+async def book_table(time: str) -> str:
+    fd = os.open(_RECORD + ".tools", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{time} {os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+    return f"booked {time} on {os.getpid()}"
 
 
 app = receiver.app
