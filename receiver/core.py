@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from receiver.authentication import Verified, authenticate
 from receiver.config import ReceiverConfig, check_tool_tables
 from receiver.credentials import RequestView
+from receiver.credentials.seen_signatures import REMEMBERED
 from receiver.dispatch import Dispatcher
 from receiver.errors import PayloadTooLarge, RequestError, RequestTimeout, Unauthorized
 from receiver.inbox.keys import signed_id_header
@@ -175,11 +176,17 @@ class ReceiverCore:
         self, delivery: Delivery, headers: Mapping[str, str], body: bytes, method: str, url: str
     ) -> Outcome:
         started = time.perf_counter()
+        remembered: list[tuple[str, float]] = []
+        token = REMEMBERED.set(remembered)
         try:
             with self.telemetry.step("verify"):
                 verified = await self._authenticate(headers, body, method, url)
+            if remembered and self.inbox is not None:
+                await self._first_sight(remembered, verified)
         except RequestError as error:  # logged by `authenticate`, with its explanation
             return self.refusal(error, headers)
+        finally:
+            REMEMBERED.reset(token)
         raw = verified.message
         delivery.verified(raw, verified.levels)
         if self.recorder:  # opt-in: keep the verified delivery to replay it later
@@ -276,6 +283,24 @@ class ReceiverCore:
             return {name.lower(): value for name, value in headers.items()}, True
         lowered = lower_headers(headers, self._single_valued)
         return lowered, verify_any(RequestView(lowered), self.config, headers_only=True)
+
+    async def _first_sight(self, remembered: list[tuple[str, float]], verified: Verified) -> None:
+        """Refuse a signed request that another process on the shared inbox accepted.
+
+        Raises:
+            Unauthorized: a replay, seen by another worker or replica.
+        """
+        assert self.inbox is not None
+        for key, ttl in remembered:
+            if not await self.inbox.first_sight(key, ttl):
+                error = Unauthorized(
+                    "signed request already seen by another worker or replica (a replay)",
+                    reason="invalid_credential",
+                )
+                error.message_type = verified.type
+                error.level_kind = verified.levels[0].kind if verified.levels else None
+                logger.warning("refused with 401: %s", error.message)
+                raise error
 
     async def _authenticate(
         self, headers: Mapping[str, str], body: bytes, method: str, url: str

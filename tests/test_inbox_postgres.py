@@ -299,3 +299,36 @@ def test_an_unreachable_database_is_a_failure_not_a_usage_error(
     assert main(["inbox", "stats", "--url", "postgresql://nobody:pw@127.0.0.1:1/none"]) == 1
     err = capsys.readouterr().err
     assert "PostgreSQL" in err and "pw" not in err
+
+
+def test_a_signed_request_replayed_to_another_replica_is_refused(pg_url: str) -> None:
+    hmac = {
+        "type": "hmac",
+        "secret_key": "fleet-hmac-secret-0123456789",
+        "algorithm": "sha256",
+        "signature_header": "x-signature",
+        "timestamp_header": "x-timestamp",
+        "include_timestamp": True,
+        "payload_format": "{timestamp}.{body}",
+    }
+    replicas = []
+    for _ in range(2):
+        receiver = Receiver(config={"org": {"credentials": [hmac]}, "inbox": {"url": pg_url}})
+        receiver.on("status-update")(lambda message: None)
+        replicas.append((receiver, served(receiver.app)))
+    from receiver.signing import winning_credential
+
+    envelope = make_message("status-update")
+    body = body_of(envelope)
+    headers = winning_credential(envelope["message"], replicas[0][0].config).headers_for(body)
+    headers["content-type"] = "application/json"
+    assert replicas[0][1].post("/vapi", content=body, headers=headers).status_code == 200
+    replayed = replicas[1][1].post("/vapi", content=body, headers=headers)
+    assert replayed.status_code == 401  # captured and sent to another replica in the window
+    # A retry as Vapi sends it, signed afresh, is a repeat: acknowledged, not run twice.
+    fresh = winning_credential(envelope["message"], replicas[0][0].config).headers_for(body)
+    fresh["content-type"] = "application/json"
+    time.sleep(1.1)  # a new signed timestamp (seconds)
+    assert replicas[1][1].post("/vapi", content=body, headers=fresh).status_code == 200
+    wait_until(lambda: rows(pg_url)[0]["status"] == "done")
+    assert rows(pg_url)[0]["duplicates"] == 1

@@ -3,15 +3,22 @@
 Memory is bounded: entries expire after a fixed time-to-live and, when the cache is full,
 the oldest entry is forgotten first. Every entry has the same time-to-live, so insertion
 order is expiry order and an ordered dict is all the bookkeeping needed. The cache lives in
-one process; with several workers each has its own, and the timestamp window is what bounds
-a replay across them.
+one process. With several workers or hosts on a shared inbox (PostgreSQL), the keys a
+delivery's check remembered are also collected (`remembered_keys`) for the receiver to
+record in the inbox, where every replica sees them.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Final
+
+#: Set by the receiver around one delivery's verification: the (key, ttl) pairs remembered.
+REMEMBERED: ContextVar[list[tuple[str, float]] | None] = ContextVar(
+    "vapi_receiver_remembered_keys", default=None
+)
 
 DEFAULT_CAPACITY: Final = 100_000
 """At most about 20 MB; far more deliveries than one tolerance window sees at Vapi's rates."""
@@ -36,7 +43,9 @@ class ReplayCache:
             if len(self._expiry) >= self.capacity:
                 self._expiry.popitem(last=False)
             self._expiry[key] = now + ttl
-            return True
+        if (remembered := REMEMBERED.get()) is not None:
+            remembered.append((key, ttl))
+        return True
 
     def __len__(self) -> int:
         return len(self._expiry)

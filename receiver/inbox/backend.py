@@ -60,6 +60,13 @@ class InboxBackend(Protocol):
     def save_tool_result(self, key: str, result: str) -> None:
         """Store a tool result soon after, without waiting; a failure is logged."""
 
+    async def first_sight(self, key: str, *, ttl: float) -> bool:
+        """Record a signed request's replay key for `ttl` seconds; false if already recorded.
+
+        Shared by every process on the store. A store that one process alone uses need not
+        keep anything: the credential's own memory already covers that process.
+        """
+
     async def counts(self) -> Counts: ...
 
     async def probe(self) -> None:

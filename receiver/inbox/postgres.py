@@ -254,6 +254,18 @@ class PostgresBackend:
         except StoreUnavailable as exc:
             logger.error("could not store a tool result; a retry runs the tool again: %s", exc)
 
+    async def first_sight(self, key: str, *, ttl: float) -> bool:
+        async with self._connection() as db:
+            inserted = await db.fetchval(
+                f"INSERT INTO {SCHEMA}.replay_keys AS r (key, expires_at) "
+                "VALUES ($1, now() + make_interval(secs => $2)) "
+                "ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at "
+                "WHERE r.expires_at <= now() RETURNING true",
+                key,
+                ttl,
+            )
+        return bool(inserted)
+
     # -- for operators and the serving loop ------------------------------------------------
 
     async def counts(self) -> Counts:
@@ -390,6 +402,7 @@ class PostgresBackend:
                 "WHERE stored_at < now() - make_interval(secs => $1)",
                 tool_result_window,
             )
+            await db.execute(f"DELETE FROM {SCHEMA}.replay_keys WHERE expires_at <= now()")
         return Purged(_count(deliveries), _count(tool_results))
 
     # -- connections -----------------------------------------------------------------------

@@ -59,6 +59,13 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX tool_results_age ON {SCHEMA}.tool_results (stored_at);
     """,
+    f"""
+    CREATE TABLE {SCHEMA}.replay_keys (
+        key        text        PRIMARY KEY,     -- a signed request's replay key (HMAC)
+        expires_at timestamptz NOT NULL
+    );
+    CREATE INDEX replay_keys_expiry ON {SCHEMA}.replay_keys (expires_at);
+    """,
 )
 VERSION: Final = len(MIGRATIONS)
 

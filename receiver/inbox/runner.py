@@ -167,6 +167,23 @@ class Inbox:
             return None
         return functools.partial(self._run, accepted.id, raw, frozenset())
 
+    async def first_sight(self, key: str, ttl: float) -> bool:
+        """Whether no other process on this inbox accepted the signed request `key` already.
+
+        With the store unreachable the answer is yes, with a warning: this process's own
+        memory of signed requests still refused any replay it saw, and the signed timestamp
+        bounds the rest, as for a receiver on its own.
+        """
+        try:
+            return await self._store.first_sight(key, ttl=ttl)
+        except _STORE_ERRORS as exc:
+            logger.warning(
+                "could not check the inbox for a replay of this signed request (accepted on "
+                "this worker's own memory): %s",
+                exc,
+            )
+            return True
+
     async def counts(self) -> Counts:
         """Deliveries not done yet, by state (file-wide, every worker's), for metrics."""
         return await self._store.counts()

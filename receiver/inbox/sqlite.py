@@ -100,6 +100,11 @@ class SqliteBackend:
         self._behind.add(written)
         written.add_done_callback(self._written)
 
+    async def first_sight(self, key: str, *, ttl: float) -> bool:
+        # Each worker's credentials remember what they accepted; the signed timestamp's
+        # window bounds a replay to another worker of this host.
+        return True
+
     async def counts(self) -> Counts:
         return await self._read(InboxStore.counts)
 
