@@ -15,7 +15,11 @@ import matplotlib.pyplot as plt
 
 from bench.report import size_label
 
-_LABELS = {"receiver-no-inbox": "receiver\n(inbox off)", "vapiserve": "vapiserve\n(own format)"}
+_LABELS = {
+    "receiver-no-inbox": "receiver\n(inbox off)",
+    "receiver-postgres": "receiver\n(PostgreSQL)",
+    "vapiserve": "vapiserve\n(own format)",
+}
 
 
 def write_chart(results: Mapping[str, Any], path: Path) -> None:
@@ -31,6 +35,7 @@ def write_chart(results: Mapping[str, Any], path: Path) -> None:
         "floor": "#9e9e9e",
         "receiver": "#1f77b4",
         "receiver-no-inbox": "#aec7e8",
+        "receiver-postgres": "#2ca02c",
         "fastapi": "#ff7f0e",
         "vapiserve": "#8c564b",
     }

@@ -10,6 +10,8 @@ over many messages, each in a fresh process; then print and write the results.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -18,7 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -61,6 +64,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--workloads", help="comma-separated subset: " + ",".join(w.name for w in workloads())
     )
     parser.add_argument("--skip-in-process", action="store_true", help="HTTP figures only")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        metavar="URL",
+        help="a PostgreSQL server where the run creates (and drops) a database for the "
+        "receiver with its inbox in PostgreSQL; without a server that row is left out",
+    )
     parser.add_argument(
         "--receiver-config", type=Path,
         help="TOML laid over the receiver's configuration, e.g. [inbox] enabled = false",
@@ -119,10 +131,21 @@ def run(args: argparse.Namespace) -> int:
         },
         "http": [],
     }
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as tmp,
+        bench_database(
+            args.postgres_url
+            if any(s.name == "receiver-postgres" for s in chosen_servers)
+            else None
+        ) as inbox_url,
+    ):
         workdir = Path(tmp)
         for workload in chosen_workloads:
             for spec in chosen_servers:
+                if spec.name == "receiver-postgres":
+                    if inbox_url is None:
+                        continue  # no server: said once, when the database was asked for
+                    spec = replace(spec, env=(*spec.env, ("VAPI_RECEIVER_INBOX_URL", inbox_url)))
                 row = _http_run(spec, workload, settings, generator, args, workdir, env)
                 if row is not None:
                     results["http"].append(row)
@@ -149,6 +172,40 @@ def run(args: argparse.Namespace) -> int:
     print(report.markdown(results))
     print(f"\nbench: {results['seconds']} s; wrote {args.output / 'results.json'} and results.png")
     return 0
+
+
+@contextlib.contextmanager
+def bench_database(admin_url: str | None) -> Iterator[str | None]:
+    """A database of this run's own on the PostgreSQL server at `admin_url`, dropped after;
+    `None` (and the PostgreSQL row left out) when there is no server to use."""
+    if admin_url is None:
+        yield None
+        return
+    try:
+        import asyncpg
+    except ImportError:
+        print("bench: asyncpg missing: the PostgreSQL inbox row is left out", flush=True)
+        yield None
+        return
+    name = f"vapi_bench_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        db = await asyncpg.connect(admin_url, timeout=5)
+        try:
+            await db.execute(sql)
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        print(f"bench: no PostgreSQL at {admin_url} ({exc}): its row is left out", flush=True)
+        yield None
+        return
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _http_run(

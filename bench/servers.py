@@ -46,6 +46,12 @@ SERVERS: Final = (
         "bench.apps.receiver_app:create_app",
         (("BENCH_RECEIVER_INBOX", "off"),),
     ),
+    ServerSpec(
+        "receiver-postgres",
+        "vapi-receiver, inbox in PostgreSQL",
+        "bench.apps.receiver_app:create_app",
+        (("BENCH_RECEIVER_POSTGRES", "on"),),  # the URL of the run's own database is added
+    ),
     ServerSpec("fastapi", "FastAPI + pydantic (tutorial)", "bench.apps.fastapi_app:create_app"),
     ServerSpec("vapiserve", "vapiserve", "bench.apps.vapiserve_app:create_app"),
 )
