@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -201,3 +202,33 @@ def _no_thread_left_behind() -> Iterator[None]:
     for thread in left:
         thread.join(5)
     assert not [t for t in left if t.is_alive()]
+
+
+def test_the_loop_writer_has_the_wal_checkpointed_without_a_sweep(tmp_path: Path) -> None:
+    # A receiver that serves only tool calls runs no sweep, which would otherwise ask for
+    # checkpoints: the WAL must still stop growing.
+    from receiver.inbox.loop_writer import CHECKPOINT_EVERY, LoopWriter
+
+    path = tmp_path / "inbox.sqlite3"
+    opener = functools.partial(InboxStore.open, str(path))
+    thread = StoreThread(opener)
+    writer = LoopWriter(opener, thread)
+    result = "x" * 3000
+
+    async def write(count: int) -> None:
+        for n in range(count):
+            await writer.call(InboxStore.save_tool_result, f"k{n}", result)
+
+    async def scenario() -> tuple[int, int]:
+        try:
+            await write(CHECKPOINT_EVERY - 1)  # not yet checkpointed: one round's growth
+            one_round = os.path.getsize(f"{path}-wal")
+            await write(4 * CHECKPOINT_EVERY + 1)
+            await asyncio.sleep(0.5)  # the thread's last checkpoint
+            return one_round, os.path.getsize(f"{path}-wal")
+        finally:
+            writer.close()
+            await thread.close()
+
+    one_round, five_rounds = asyncio.run(scenario())
+    assert five_rounds <= 2 * one_round  # the WAL is reused, not grown five times

@@ -32,6 +32,9 @@ T = TypeVar("T")
 #: Milliseconds the loop's connection waits for another process's write lock before the
 #: batch goes to the inbox thread instead.
 LOOP_BUSY_TIMEOUT_MS: Final = 2
+#: Commits after which the thread checkpoints the WAL, whether or not a sweep asks for it
+#: (a receiver serving only tool calls has no sweep running).
+CHECKPOINT_EVERY: Final = 1000
 #: Seconds a write that nothing waits for (a handler's outcome, a tool result) may wait to
 #: share the commit of the next delivery, instead of costing a commit of its own.
 BEHIND: Final = 0.05
@@ -53,6 +56,7 @@ class LoopWriter:
         self._queued: list[_Job] = []
         self._commit_scheduled = False
         self._behind_timer: asyncio.TimerHandle | None = None
+        self._commits = 0
 
     async def call(
         self,
@@ -123,6 +127,11 @@ class LoopWriter:
             self._store = store
         return self._store
 
+    def _checkpoint_on_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        done: asyncio.Future[None] = loop.create_future()
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())  # logged nowhere: retried
+        self._thread.submit([(InboxStore.checkpoint, loop, done)])
+
     def _commit_queued(self) -> None:
         self._commit_scheduled = False
         if self._behind_timer is not None:
@@ -152,6 +161,9 @@ class LoopWriter:
             return
         except Exception as exc:  # the file cannot be opened: every caller hears of it
             outcomes = [(None, exc)] * len(live)
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0:
+            self._checkpoint_on_thread(live[0][1])
         for (_job, _loop, future), (result, error) in zip(live, outcomes, strict=True):
             if future.cancelled():
                 continue

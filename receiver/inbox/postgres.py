@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
@@ -48,6 +49,8 @@ from receiver.log import logger
 
 #: `vapi-receiver inbox retry` notifies it: every replica's sweep wakes at once.
 WAKE_CHANNEL: Final = "vapi_inbox_work"
+#: Replay keys longer than this are stored as their digest.
+_LONGEST_KEY: Final = 200
 #: Seconds to wait for a connection, and for a statement: past them the database is "down".
 CONNECT_TIMEOUT: Final = 5.0
 COMMAND_TIMEOUT: Final = 10.0
@@ -89,6 +92,7 @@ class PostgresBackend:
         self._queued: list[_Add] = []
         self._behind: set[asyncio.Future[Any]] = set()
         self._listener: Any = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._woken: asyncio.Event | None = None
 
     # -- intake and running ----------------------------------------------------------------
@@ -255,6 +259,8 @@ class PostgresBackend:
             logger.error("could not store a tool result; a retry runs the tool again: %s", exc)
 
     async def first_sight(self, key: str, *, ttl: float) -> bool:
+        if len(key) > _LONGEST_KEY:  # an index entry has a size limit; a digest stays unique
+            key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
         async with self._connection() as db:
             inserted = await db.fetchval(
                 f"INSERT INTO {SCHEMA}.replay_keys AS r (key, expires_at) "
@@ -426,8 +432,11 @@ class PostgresBackend:
 
     async def pool(self) -> Any:
         """The pool, created on first use (and again in a forked worker), schema checked."""
-        if self._pid != os.getpid():
-            self._pid, self._pool, self._opening = os.getpid(), None, None
+        loop = asyncio.get_running_loop()
+        if self._pid != os.getpid() or self._pool_loop is not loop:
+            # Forked, or another event loop (a test client's per-request loop): the pool's
+            # connections belong to the old one and cannot be used here.
+            self._pid, self._pool, self._opening, self._pool_loop = os.getpid(), None, None, loop
         if self._pool is not None:
             return self._pool
         if self._opening is None:

@@ -153,9 +153,14 @@ class InboxStore:
         self._db.execute("PRAGMA wal_autocheckpoint = 0")
 
     def checkpoint(self) -> None:
-        """Copy committed pages from the WAL into the database file, without waiting for
-        readers or writers (they only make it copy less)."""
-        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        """Copy the WAL into the database file and empty it.
+
+        TRUNCATE waits (up to the busy timeout) for the writers of the moment, and keeps new
+        ones out until it is done; a passive checkpoint would never catch up with a loop
+        that keeps writing, and the WAL would grow without bound. The event loop's writes
+        meanwhile go to this thread, queued behind it, instead of waiting on the loop.
+        """
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
