@@ -15,6 +15,7 @@ import asyncio
 import gc
 import importlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -229,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory.add_argument("--count", type=int, default=100_000)
     memory.add_argument("--traced", type=int, default=10_000)
     args = parser.parse_args(argv)
+    # As every server over HTTP runs (log level warning): no line formatted per answer.
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as workdir:
         # The inbox (on by default) gets a fresh file, never one in the current directory.
         os.environ.setdefault(INBOX_PATH_ENV, str(Path(workdir) / "inbox.sqlite3"))

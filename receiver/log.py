@@ -30,7 +30,8 @@ _UVICORN_LOGGERS: Final = ("uvicorn", "uvicorn.access")
 
 
 def show_lines(log_format: str = "text") -> None:
-    """Give the receiver's logger a stderr handler at INFO when nothing would show its lines.
+    """Give the receiver's logger a stderr handler at INFO (or uvicorn's `--log-level`, when
+    higher) when nothing would show its lines.
 
     `uvicorn my_app:app` configures only uvicorn's own loggers: without this, the INFO lines
     (start-up, every answer) are dropped and warnings come out bare through Python's
@@ -57,7 +58,10 @@ def show_lines(log_format: str = "text") -> None:
     handler.setFormatter(formatter)
     logger.addHandler(handler)
     if logger.level == logging.NOTSET:
-        logger.setLevel(logging.INFO)
+        # `uvicorn --log-level warning` sets uvicorn's loggers, not ours: follow it, so that
+        # a quiet server does not format and write a line for every answer.
+        chosen = logging.getLogger("uvicorn.error").level
+        logger.setLevel(chosen if chosen > logging.INFO else logging.INFO)
     for name in _UVICORN_LOGGERS:
         for theirs in logging.getLogger(name).handlers:
             if type(theirs.formatter).__module__ == "uvicorn.logging":  # its defaults, untouched

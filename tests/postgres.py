@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -85,3 +86,25 @@ def pg_url() -> Iterator[str]:
     """The URL of a fresh database."""
     with fresh_database() as name:
         yield database_url(name)
+
+
+def table_rows(name: str, table: str) -> list[dict[str, Any]]:
+    """The rows of one of the inbox's tables in database `name`, oldest first; none before
+    the schema exists. Safe to call from inside a running event loop (it uses a thread)."""
+    import asyncpg
+
+    async def read() -> list[dict[str, Any]]:
+        db = await asyncpg.connect(database_url(name), timeout=5)
+        try:
+            if not await db.fetchval("SELECT to_regclass($1) IS NOT NULL", f"vapi_inbox.{table}"):
+                return []
+            order = "id" if table == "deliveries" else "key"
+            return [
+                dict(row)
+                for row in await db.fetch(f"SELECT * FROM vapi_inbox.{table} ORDER BY {order}")
+            ]
+        finally:
+            await db.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()

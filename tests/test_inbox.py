@@ -10,6 +10,8 @@ import sqlite3
 import stat
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from receiver.inbox.runner import Inbox
 from receiver.models import Message, parse_message
 from receiver.testing import make_message
 from tests.helpers import SECRET
+from tests.postgres import database_url, fresh_database, table_rows
 from tests.served import served
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
@@ -40,25 +43,59 @@ class Clock:
         return self.now
 
 
-def receiver_at(path: Path, **inbox: Any) -> Receiver:
-    return Receiver(config={"org": {"secret": SECRET}, "inbox": {"path": str(path), **inbox}})
+def receiver_at(path: Path | Store, **inbox: Any) -> Receiver:
+    where = path.settings if isinstance(path, Store) else {"path": str(path)}
+    return Receiver(config={"org": {"secret": SECRET}, "inbox": {**where, **inbox}})
+
+
+@dataclass(frozen=True)
+class Store:
+    """An inbox store the tests below run on: the `[inbox]` keys naming it, and its rows."""
+
+    settings: dict[str, Any]
+    rows: Callable[[], list[dict[str, Any]]]
+    tool_results: Callable[[], list[dict[str, Any]]]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each test that takes it runs on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        path = tmp_path / "inbox.sqlite3"
+        yield Store({"path": str(path)}, lambda: rows(path), lambda: rows(path, "tool_results"))
+        return
+    with fresh_database() as name:
+        yield Store(
+            {"url": database_url(name)},
+            lambda: table_rows(name, "deliveries"),
+            lambda: table_rows(name, "tool_results"),
+        )
 
 
 def body_of(envelope: dict[str, Any]) -> bytes:
     return json.dumps(envelope).encode()
 
 
-def rows(path: Path) -> list[dict[str, Any]]:
-    """The deliveries as another process sees them: through its own connection."""
+def rows(path: Path, table: str = "deliveries") -> list[dict[str, Any]]:
+    """The deliveries (or tool results) as another process sees them: its own connection."""
+    if not path.exists():
+        return []
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
-        return [dict(row) for row in db.execute("SELECT * FROM deliveries ORDER BY id")]
+        return [dict(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY rowid")]
 
 
 def add(store: InboxStore, n: int, *, owner: str = "worker-a", lease: float = 30.0) -> int:
     return store.add(
         key=f"k{n}", kind="status-update", call_id=f"c{n}", body=b"{}", owner=owner, lease=lease
     ).id
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def parse(raw: dict[str, Any]) -> Message | None:
@@ -69,10 +106,9 @@ def parse(raw: dict[str, Any]) -> Message | None:
 
 
 def test_delivery_is_committed_before_the_answer_and_done_after_its_handler(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    path = tmp_path / "inbox.sqlite3"
-    receiver = receiver_at(path)
+    receiver = receiver_at(store)
     handled: list[str] = []
     receiver.on("end-of-call-report")(lambda message, call: handled.append(call.id))
     envelope = make_message("end-of-call-report")
@@ -83,7 +119,7 @@ def test_delivery_is_committed_before_the_answer_and_done_after_its_handler(
             # The answer exists, the handler has not run, and the delivery is already on disk.
             assert (outcome.status, outcome.body) == (200, b"{}")
             assert handled == []
-            [row] = rows(path)
+            [row] = store.rows()
             assert row["status"] == "pending" and row["body"] == body_of(envelope)
             assert row["call_id"] == envelope["message"]["call"]["id"]
             assert outcome.background is not None
@@ -91,7 +127,7 @@ def test_delivery_is_committed_before_the_answer_and_done_after_its_handler(
 
     asyncio.run(scenario())
     assert handled == [envelope["message"]["call"]["id"]]
-    [row] = rows(path)
+    [row] = store.rows()
     assert (row["status"], row["attempts"], row["error"]) == ("done", 1, None)
 
 
@@ -275,17 +311,17 @@ def test_only_the_failed_handler_runs_again_and_success_completes_the_delivery(
 
 
 def test_a_message_that_does_not_fit_its_model_is_parked_at_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = tmp_path / "inbox.sqlite3"
-    receiver = receiver_at(path)
+    receiver = receiver_at(store)
     handled: list[Any] = []
     receiver.on("end-of-call-report")(lambda message: handled.append(message))
     envelope = make_message("end-of-call-report")
     envelope["message"]["endedReason"] = 5
     client = served(receiver.app)
     assert client.post("/vapi", content=body_of(envelope), headers=HEADERS).status_code == 200
-    [row] = rows(path)
+    wait_for(lambda: store.rows()[0]["status"] != "pending")
+    [row] = store.rows()
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "does not fit its model" in row["error"]
     assert handled == []
@@ -409,9 +445,8 @@ def test_purge_deletes_only_finished_deliveries_older_than_the_retention(tmp_pat
 # -- deduplication ---------------------------------------------------------------------------
 
 
-def test_a_repeated_body_is_acknowledged_and_not_run_again(tmp_path: Path) -> None:
-    path = tmp_path / "inbox.sqlite3"
-    receiver = receiver_at(path)
+def test_a_repeated_body_is_acknowledged_and_not_run_again(store: Store) -> None:
+    receiver = receiver_at(store)
     handled: list[str] = []
     receiver.on("end-of-call-report")(lambda message, call: handled.append(call.id))
     client = served(receiver.app)
@@ -419,15 +454,16 @@ def test_a_repeated_body_is_acknowledged_and_not_run_again(tmp_path: Path) -> No
     for envelope in (first, first, other, first):
         assert client.post("/vapi", content=body_of(envelope), headers=HEADERS).status_code == 200
     assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
-    assert [row["duplicates"] for row in rows(path)] == [2, 0]
+    assert [row["duplicates"] for row in store.rows()] == [2, 0]
 
 
 def hmac_receiver_at(
-    path: Path, *, insecure: bool = False, **plan: Any
+    path: Path | Store, *, insecure: bool = False, **plan: Any
 ) -> tuple[Receiver, HmacCredential, list[str]]:
     """An org level signed Svix-style; the list records the handled status-update call ids."""
     hmac_plan = {"type": "hmac", "secret_key": "k" * 32, "algorithm": "sha256", **plan}
-    config = {"org": {"credentials": [hmac_plan]}, "inbox": {"path": str(path)}}
+    where = path.settings if isinstance(path, Store) else {"path": str(path)}
+    config = {"org": {"credentials": [hmac_plan]}, "inbox": where}
     receiver = Receiver(config=config, insecure=insecure)
     assert receiver.config.org is not None
     [credential] = receiver.config.org.credentials
@@ -447,9 +483,9 @@ def post_signed(
     return client.post("/vapi", content=body, headers=headers).status_code
 
 
-def test_a_signed_message_id_is_one_delivery_whatever_the_body(tmp_path: Path) -> None:
+def test_a_signed_message_id_is_one_delivery_whatever_the_body(store: Store) -> None:
     receiver, credential, handled = hmac_receiver_at(
-        tmp_path / "inbox.sqlite3",
+        store,
         message_id_header="svix-id",
         payload_format="{svix-id}.{timestamp}.{body}",
     )
@@ -458,24 +494,22 @@ def test_a_signed_message_id_is_one_delivery_whatever_the_body(tmp_path: Path) -
     sent = [("msg-1", first), ("msg-1", other), ("msg-2", other)]  # a retry, re-serialised
     assert [post_signed(client, credential, e, message_id) for message_id, e in sent] == [200] * 3
     assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
-    assert [row["key"] for row in rows(tmp_path / "inbox.sqlite3")] == [
+    assert [row["key"] for row in store.rows()] == [
         "id:svix-id:msg-1",
         "id:svix-id:msg-2",
     ]
 
 
-def test_an_unsigned_message_id_is_not_the_duplicate_key(tmp_path: Path) -> None:
+def test_an_unsigned_message_id_is_not_the_duplicate_key(store: Store) -> None:
     """The default payload_format does not sign {svix-id}: the body's digest is the key."""
-    receiver, credential, handled = hmac_receiver_at(
-        tmp_path / "inbox.sqlite3", message_id_header="svix-id"
-    )
+    receiver, credential, handled = hmac_receiver_at(store, message_id_header="svix-id")
     client = served(receiver.app)
     first, other = make_message("status-update"), make_message("status-update")
     # The same body under new ids runs once; another body under a seen id is not swallowed.
     sent = [("msg-1", first), ("msg-2", first), ("msg-1", other)]
     assert [post_signed(client, credential, e, message_id) for message_id, e in sent] == [200] * 3
     assert handled == [first["message"]["call"]["id"], other["message"]["call"]["id"]]
-    assert all(row["key"].startswith("sha256:") for row in rows(tmp_path / "inbox.sqlite3"))
+    assert all(row["key"].startswith("sha256:") for row in store.rows())
 
 
 def test_an_insecure_receiver_trusts_no_message_id(tmp_path: Path) -> None:
@@ -524,7 +558,7 @@ def test_the_message_id_is_a_key_only_when_every_credential_signs_it(
 # -- tool results ----------------------------------------------------------------------------
 
 
-def tool_receiver(path: Path, **inbox: Any) -> tuple[Receiver, list[str]]:
+def tool_receiver(path: Path | Store, **inbox: Any) -> tuple[Receiver, list[str]]:
     receiver = receiver_at(path, **inbox)
     runs: list[str] = []
 
@@ -537,18 +571,20 @@ def tool_receiver(path: Path, **inbox: Any) -> tuple[Receiver, list[str]]:
     return receiver, runs
 
 
-def test_a_repeated_tool_call_id_answers_the_stored_result(tmp_path: Path) -> None:
-    receiver, runs = tool_receiver(tmp_path / "inbox.sqlite3")
-    client = TestClient(receiver.app)
+def test_a_repeated_tool_call_id_answers_the_stored_result(store: Store) -> None:
+    receiver, runs = tool_receiver(store)
+    client = served(receiver.app)
     envelope = make_message("tool-calls", tool_calls=[("book_table", {"time": "19:00"})])
     first = client.post("/vapi", content=body_of(envelope), headers=HEADERS).json()
     again = client.post("/vapi", content=body_of(envelope), headers=HEADERS).json()
     assert first == again
     assert first["results"][0]["result"] == "booked 19:00 (#1)"
     assert runs == ["19:00"]
-    # Another receiver on the same file (a restarted or second worker) replays it too.
-    other, other_runs = tool_receiver(tmp_path / "inbox.sqlite3")
-    replayed = TestClient(other.app).post("/vapi", content=body_of(envelope), headers=HEADERS)
+    # Another receiver on the same store (a restarted or second worker, another replica)
+    # replays it too, once it is written (just after the answer).
+    wait_for(lambda: len(store.tool_results()) == 1)
+    other, other_runs = tool_receiver(store)
+    replayed = served(other.app).post("/vapi", content=body_of(envelope), headers=HEADERS)
     assert replayed.json() == first
     assert other_runs == []
 

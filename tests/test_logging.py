@@ -82,6 +82,12 @@ def test_info_and_warning_lines_show_with_a_format_under_plain_uvicorn(tmp_path:
     assert re.search(stamp + r" WARNING vapi_receiver: refused with 401", stderr), stderr
 
 
+def test_uvicorns_log_level_quiets_the_receivers_lines_too(tmp_path: Path) -> None:
+    _, stderr = _run_uvicorn(tmp_path, _APP, "--log-level", "warning")
+    assert "WARNING vapi_receiver: refused with 401" in stderr, stderr
+    assert "INFO vapi_receiver" not in stderr  # no line per answer on a quiet server
+
+
 def test_logging_the_application_configured_wins(tmp_path: Path) -> None:
     _, stderr = _run_uvicorn(tmp_path, _CONFIGURED)
     assert "MINE refused with 401" in stderr, stderr
