@@ -4,7 +4,7 @@ Memory is bounded: entries expire after a fixed time-to-live and, when the cache
 the oldest entry is forgotten first. Every entry has the same time-to-live, so insertion
 order is expiry order and an ordered dict is all the bookkeeping needed. The cache lives in
 one process. With several workers or hosts on a shared inbox (PostgreSQL), the keys a
-delivery's check remembered are also collected (`remembered_keys`) for the receiver to
+delivery's check remembered are also collected (`REMEMBERED`) for the receiver to
 record in the inbox, where every replica sees them.
 """
 

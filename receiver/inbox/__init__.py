@@ -1,7 +1,8 @@
-"""The durable inbox: informational deliveries kept in SQLite before they are acknowledged.
+"""The durable inbox: informational deliveries stored before they are acknowledged.
 
 - `settings`: the `[inbox]` table (`InboxConfig`).
-- `backend`: `InboxBackend`, what the runner needs from a store; `sqlite`: the SQLite one.
+- `backend`: `InboxBackend`, what the runner needs from a store; `sqlite`: the one-host
+  SQLite file; `postgres`, `postgres_schema`: the fleet's PostgreSQL database (`[inbox] url`).
 - `schema`, `store`: the file and its operations, shared by the receiver and the CLI.
 - `loop_writer`: SQLite writes on the event loop, one group commit per loop turn.
 - `thread`: the inbox's own thread, for what may wait on the disk or another process's lock.
