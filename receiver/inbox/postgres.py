@@ -448,25 +448,33 @@ class PostgresBackend:
 
 
 class _Acquired:
-    """`async with backend._connection() as db`: a pooled connection, errors translated."""
+    """`async with backend._connection() as db`: a pooled connection, errors translated.
+
+    A connection that saw any error (the server went away, a statement was cancelled by a
+    timeout) is closed rather than handed back: the pool opens a fresh one when it needs
+    it, so a broken connection never reaches the next caller.
+    """
 
     def __init__(self, backend: PostgresBackend) -> None:
         self._backend = backend
-        self._manager: Any = None
+        self._pool: Any = None
+        self._db: Any = None
 
     async def __aenter__(self) -> Any:
         try:
-            pool = await self._backend.pool()
-            self._manager = pool.acquire(timeout=CONNECT_TIMEOUT)
-            return await self._manager.__aenter__()
+            self._pool = await self._backend.pool()
+            self._db = await self._pool.acquire(timeout=CONNECT_TIMEOUT)
         except IncompatibleSchema:
             raise
         except Exception as exc:
             raise _unavailable(exc) from None
+        return self._db
 
     async def __aexit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        if error is not None:
+            self._db.terminate()
         with contextlib.suppress(Exception):  # the connection is gone; the pool replaces it
-            await self._manager.__aexit__(kind, error, traceback)
+            await self._pool.release(self._db)
         if isinstance(error, Exception) and _is_database_error(error):
             raise _unavailable(error) from None
 
@@ -506,10 +514,9 @@ async def _open_pool(url: str, size: int, migrate_schema: bool) -> Any:
 
 
 def _is_database_error(error: Exception) -> bool:
-    import asyncpg
-
-    failures = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
-    return isinstance(error, failures)
+    """Whatever the driver or the network raised (asyncpg's own errors include some that
+    derive from neither of its base classes, such as a protocol state error)."""
+    return isinstance(error, OSError | TimeoutError) or type(error).__module__.startswith("asyncpg")
 
 
 def _unavailable(error: Exception) -> StoreUnavailable:

@@ -204,6 +204,9 @@ class Inbox:
             problem, detail = f"the inbox cannot be written: {exc}", ""
         except ReceiverError as exc:
             problem, detail = "the inbox file cannot be opened or used", f": {exc}"
+        except Exception as exc:  # a bug of ours or of a driver: reported, never a 500
+            logger.exception("readiness: the inbox failed unexpectedly")
+            problem, detail = f"the inbox failed: {type(exc).__name__}", ""
         else:
             if self._unready:
                 logger.info("inbox ready again")

@@ -215,7 +215,7 @@ class Inspector:
                 "machine, at the local address"
             )
         host = next((value for name, value in scope["headers"] if name == b"host"), b"")
-        if _host_name(host.decode("latin-1")) not in _LOOPBACK_NAMES:
+        if _host_name(host.decode("latin-1").lower()) not in _LOOPBACK_NAMES:
             return "the inspector answers only to a loopback Host (localhost, 127.0.0.1, [::1])"
         return None
 
