@@ -4,6 +4,7 @@ test may `kill -9`."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import httpx2
 
+from receiver.testing import make_message
 from tests.helpers import SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +103,25 @@ def scalar(inbox: Path, sql: str) -> int:
         return int(n or 0)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
+
+
+def report(call_id: str) -> bytes:
+    """An end-of-call report of call `call_id`: what `tests.inbox_app` records."""
+    return json.dumps(make_message("end-of-call-report", call_id=call_id)).encode()
+
+
+def post(client: httpx2.Client, url: str, body: bytes) -> bool:
+    """Whether the delivery was acknowledged (200), as Vapi would judge it."""
+    try:
+        return client.post(url, content=body, headers=HEADERS).status_code == 200
+    except httpx2.HTTPError:
+        return False
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float = 10, what: str = "the condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

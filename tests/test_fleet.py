@@ -21,25 +21,12 @@ import pytest
 
 from receiver.inbox.postgres_schema import SCHEMA
 from receiver.testing import make_message
-from tests.helpers import SECRET
-from tests.inbox_server import ServerProcess, handled, wait_until
+from tests.inbox_server import HEADERS, ServerProcess, handled, post, report, wait_until
 from tests.postgres import admin, database_url, fresh_database
 
 pytestmark = pytest.mark.slow  # three uvicorn processes, a kill -9, a lease to run out
 
-HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 DISTINCT, REPEAT_SHARE, LEASE = 1000, 0.2, 2.0
-
-
-def report(call_id: str) -> bytes:
-    return json.dumps(make_message("end-of-call-report", call_id=call_id)).encode()
-
-
-def post(client: httpx2.Client, url: str, body: bytes) -> bool:
-    try:
-        return client.post(url, content=body, headers=HEADERS).status_code == 200
-    except httpx2.HTTPError:
-        return False
 
 
 def test_three_hosts_one_killed_lose_nothing_acknowledged(tmp_path: Path) -> None:

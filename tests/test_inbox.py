@@ -27,6 +27,7 @@ from receiver.inbox.runner import Inbox
 from receiver.models import Message, parse_message
 from receiver.testing import make_message
 from tests.helpers import SECRET
+from tests.inbox_server import wait_until
 from tests.postgres import database_url, fresh_database, table_rows
 from tests.served import served
 
@@ -89,13 +90,6 @@ def add(store: InboxStore, n: int, *, owner: str = "worker-a", lease: float = 30
     return store.add(
         key=f"k{n}", kind="status-update", call_id=f"c{n}", body=b"{}", owner=owner, lease=lease
     ).id
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def parse(raw: dict[str, Any]) -> Message | None:
@@ -320,7 +314,7 @@ def test_a_message_that_does_not_fit_its_model_is_parked_at_once(
     envelope["message"]["endedReason"] = 5
     client = served(receiver.app)
     assert client.post("/vapi", content=body_of(envelope), headers=HEADERS).status_code == 200
-    wait_for(lambda: store.rows()[0]["status"] != "pending")
+    wait_until(lambda: store.rows()[0]["status"] != "pending")
     [row] = store.rows()
     assert (row["status"], row["attempts"]) == ("failed", 1)
     assert "does not fit its model" in row["error"]
@@ -582,7 +576,7 @@ def test_a_repeated_tool_call_id_answers_the_stored_result(store: Store) -> None
     assert runs == ["19:00"]
     # Another receiver on the same store (a restarted or second worker, another replica)
     # replays it too, once it is written (just after the answer).
-    wait_for(lambda: len(store.tool_results()) == 1)
+    wait_until(lambda: len(store.tool_results()) == 1)
     other, other_runs = tool_receiver(store)
     replayed = served(other.app).post("/vapi", content=body_of(envelope), headers=HEADERS)
     assert replayed.json() == first

@@ -23,26 +23,11 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from receiver.testing import make_message
-from tests.helpers import SECRET
-from tests.inbox_server import count, handled, scalar, serving, wait_until
+from tests.inbox_server import count, handled, post, report, scalar, serving, wait_until
 
 pytestmark = pytest.mark.slow  # kills a uvicorn subprocess and restarts it
 
-HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 FAST, SLOW, SLOW_REPEATS = 40, 80, 20
-
-
-def report(call_id: str) -> bytes:
-    return json.dumps(make_message("end-of-call-report", call_id=call_id)).encode()
-
-
-def post(client: httpx2.Client, url: str, body: bytes) -> bool:
-    """Whether the delivery was acknowledged (200), as Vapi would judge it."""
-    try:
-        return client.post(url, content=body, headers=HEADERS).status_code == 200
-    except httpx2.HTTPError:
-        return False
 
 
 def test_kill_9_mid_stream_loses_no_acknowledged_delivery(tmp_path: Path) -> None:

@@ -20,8 +20,9 @@ from receiver.inbox.postgres import PostgresBackend
 from receiver.inbox.postgres_schema import SCHEMA, VERSION
 from receiver.testing import make_message
 from tests.helpers import SECRET
-from tests.postgres import admin, database_url, fresh_database
-from tests.served import served
+from tests.inbox_server import wait_until
+from tests.postgres import admin, database_url, fresh_database, table_rows
+from tests.served import close_served, served
 
 HEADERS = {"content-type": "application/json", "x-vapi-secret": SECRET}
 
@@ -34,17 +35,8 @@ def body_of(envelope: dict[str, Any]) -> bytes:
     return json.dumps(envelope).encode()
 
 
-def rows(url: str) -> list[dict[str, Any]]:
-    name = url.rsplit("/", 1)[1]
-    found = admin(f"SELECT * FROM {SCHEMA}.deliveries ORDER BY id", database=name)
-    return [dict(row) for row in found]
-
-
-def wait_until(condition: Any, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+def rows(url: str, table: str = "deliveries") -> list[dict[str, Any]]:
+    return table_rows(url.rsplit("/", 1)[1], table)
 
 
 def test_a_delivery_is_committed_before_its_answer_and_done_after_its_handler(
@@ -94,18 +86,10 @@ def test_a_retried_tool_call_answers_the_stored_result_on_another_replica(pg_url
         replicas.append(served(receiver.app))
     envelope = make_message("tool-calls", tool_calls=[("book_table", {"time": "19:00"})])
     first = replicas[0].post("/vapi", content=body_of(envelope), headers=HEADERS).json()
-    stored = admin(f"SELECT count(*) FROM {SCHEMA}.tool_results", database=pg_url.rsplit("/", 1)[1])
-    wait_until(
-        lambda: (
-            admin(f"SELECT count(*) FROM {SCHEMA}.tool_results", database=pg_url.rsplit("/", 1)[1])[
-                0
-            ][0]
-            == 1
-        )
-    )
+    wait_until(lambda: len(rows(pg_url, "tool_results")) == 1)
     again = replicas[1].post("/vapi", content=body_of(envelope), headers=HEADERS).json()
     assert again == first
-    assert runs == ["19:00"], stored
+    assert runs == ["19:00"]
 
 
 def test_a_failing_handler_is_retried_with_backoff_then_parked(pg_url: str) -> None:
@@ -248,11 +232,7 @@ def test_a_database_outage_answers_503_keeps_tool_calls_running_and_heals() -> N
             admin(f'ALTER ROLE "{role}" LOGIN')
             wait_until(lambda: status() == 200, 15)
             assert client.get("/ready").status_code == 200
-            close = [c for c in [client]]
-            del close
     finally:
-        from tests.served import close_served
-
         close_served()
         admin(f'DROP ROLE IF EXISTS "{role}"')
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from receiver.inbox.store import InboxStore
-from receiver.inbox.thread import MAX_BATCH, StoreThread, _bound, _Job
+from receiver.inbox.thread import MAX_BATCH, StoreThread, _bound, _Job, _settle
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -164,10 +164,4 @@ class LoopWriter:
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0:
             self._checkpoint_on_thread(live[0][1])
-        for (_job, _loop, future), (result, error) in zip(live, outcomes, strict=True):
-            if future.cancelled():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(result)
+        _settle([(job[2], *outcome) for job, outcome in zip(live, outcomes, strict=True)])

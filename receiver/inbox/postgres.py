@@ -43,7 +43,9 @@ from receiver.inbox.store import (
     Purged,
     Stats,
     Status,
+    delivery_from_row,
     error_text,
+    next_state,
 )
 from receiver.log import logger
 
@@ -170,7 +172,7 @@ class PostgresBackend:
                 lease,
                 limit,
             )
-        return sorted((_delivery(row) for row in rows), key=lambda d: d.id)
+        return sorted((delivery_from_row(row) for row in rows), key=lambda d: d.id)
 
     async def renew(self, owner: str, ids: Collection[int], *, lease: float) -> int:
         if not ids:
@@ -207,14 +209,7 @@ class PostgresBackend:
                 return None
             attempts = row[0] + 1
             done = sorted(set(json.loads(row[1])) | set(succeeded))
-            status: Status
-            wait = 0.0
-            if not errors and not park:
-                status = "done"
-            elif park or attempts >= max_attempts:
-                status = "failed"
-            else:
-                status, wait = "pending", backoff(attempts)
+            status, wait = next_state(attempts, errors, max_attempts, backoff, park=park)
             await db.execute(
                 f"UPDATE {SCHEMA}.deliveries SET status = $2, attempts = $3, error = $4, "
                 "handlers_done = $5::jsonb, next_attempt_at = now() + make_interval(secs => $6), "
@@ -370,14 +365,14 @@ class PostgresBackend:
                 kind,
                 limit,
             )
-        return [_delivery(row) for row in rows]
+        return [delivery_from_row(row) for row in rows]
 
     async def get(self, delivery_id: int) -> Delivery | None:
         async with self._connection() as db:
             row = await db.fetchrow(
                 f"SELECT {_COLUMNS} FROM {SCHEMA}.deliveries WHERE id = $1", delivery_id
             )
-        return None if row is None else _delivery(row)
+        return None if row is None else delivery_from_row(row)
 
     async def retry(self, delivery_id: int | None = None) -> int:
         """Failed deliveries back to pending (all, or one), and every replica woken."""
@@ -526,23 +521,3 @@ def _unavailable(error: Exception) -> StoreUnavailable:
 
 def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
-
-
-def _delivery(row: Any) -> Delivery:
-    return Delivery(
-        id=row[0],
-        key=row[1],
-        type=row[2],
-        call_id=row[3],
-        status=row[4],
-        attempts=row[5],
-        error=row[6],
-        handlers_done=frozenset(json.loads(row[7])),
-        duplicates=row[8],
-        received_at=row[9],
-        next_attempt_at=row[10],
-        finished_at=row[11],
-        lease_owner=row[12],
-        lease_until=row[13],
-        body=bytes(row[14]) if len(row) > 14 else b"",
-    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -264,7 +264,7 @@ class InboxStore:
                 f"RETURNING {_COLUMNS}, body",
                 (owner, now + lease, now, now, limit),
             ).fetchall()
-        return sorted((_delivery(row) for row in rows), key=lambda d: d.id)
+        return sorted((delivery_from_row(row) for row in rows), key=lambda d: d.id)
 
     def renew(self, owner: str, ids: Collection[int], *, lease: float) -> int:
         """Extend `owner`'s leases on the deliveries it is still running."""
@@ -321,13 +321,8 @@ class InboxStore:
             attempts = row[0] + 1
             done = sorted(set(json.loads(row[1])) | set(succeeded))
             error = error_text(errors)
-            status: Status
-            if not errors and not park:
-                status, next_at, finished = "done", now, now
-            elif park or attempts >= max_attempts:
-                status, next_at, finished = "failed", now, now
-            else:
-                status, next_at, finished = "pending", now + backoff(attempts), None
+            status, wait = next_state(attempts, errors, max_attempts, backoff, park=park)
+            next_at, finished = now + wait, (None if status == "pending" else now)
             db.execute(
                 "UPDATE deliveries SET status = ?, attempts = ?, error = ?, handlers_done = ?, "
                 "next_attempt_at = ?, finished_at = ?, lease_owner = NULL, lease_until = 0 "
@@ -406,13 +401,13 @@ class InboxStore:
             f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY id DESC LIMIT ?",
             (*params, limit),
         ).fetchall()
-        return [_delivery(row) for row in rows]
+        return [delivery_from_row(row) for row in rows]
 
     def get(self, delivery_id: int) -> Delivery | None:
         row = self._db.execute(
             f"SELECT {_COLUMNS} FROM deliveries WHERE id = ?", (delivery_id,)
         ).fetchone()
-        return None if row is None else _delivery(row)
+        return None if row is None else delivery_from_row(row)
 
     def retry(self, delivery_id: int | None = None) -> int:
         """Send failed deliveries (one, or all when `delivery_id` is None) back to pending.
@@ -455,7 +450,8 @@ class InboxStore:
         return Purged(deliveries, tool_results)
 
 
-def _delivery(row: tuple[Any, ...]) -> Delivery:
+def delivery_from_row(row: Sequence[Any]) -> Delivery:
+    """A delivery from its columns in `_COLUMNS` order, then optionally the body (any store)."""
     return Delivery(
         id=row[0],
         key=row[1],
@@ -473,6 +469,23 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
         lease_until=row[13],
         body=bytes(row[14]) if len(row) > 14 else b"",
     )
+
+
+def next_state(
+    attempts: int,
+    errors: Mapping[str, str],
+    max_attempts: int,
+    backoff: Callable[[int], float],
+    *,
+    park: bool,
+) -> tuple[Status, float]:
+    """After a delivery's `attempts`-th run: done, parked as failed, or pending again, and
+    the seconds until it is due (any store)."""
+    if not errors and not park:
+        return "done", 0.0
+    if park or attempts >= max_attempts:
+        return "failed", 0.0
+    return "pending", backoff(attempts)
 
 
 def error_text(errors: Mapping[str, str]) -> str | None:
